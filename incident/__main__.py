@@ -1,0 +1,5 @@
+"""Allow ``python -m incident``."""
+
+from incident.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""The ``incident`` command group and main(), which maps every error to an ExitCode.
+
+Subcommands are imported only when they run, so ``incident scan`` does not pay for
+loading the Stripe SDK, boto3 or the sandbox server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from incident import __version__
+from incident.cli.console import configure_logging, err
+from incident.errors import ExitCode, IncidentError
+
+logger = logging.getLogger(__name__)
+
+# name -> (module, attribute, one-line help). Listed in the order of an incident.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "scan": ("incident.cli.scan", "scan_cmd", "Find every Stripe key ever committed."),
+    "roll": ("incident.cli.roll", "roll_cmd", "Rotate exposed keys through Stripe."),
+    "purge": ("incident.cli.purge", "purge_cmd", "Rewrite history to remove keys."),
+    "respond": ("incident.cli.respond", "respond_cmd", "Run the whole response."),
+    "report": ("incident.cli.report", "report_cmd", "Build the incident timeline."),
+    "step": ("incident.cli.respond", "step_group", "Close a manual playbook step."),
+    "audit": ("incident.cli.audit", "audit_cmd", "Go / no-go before publishing."),
+    "guard": ("incident.cli.guard", "guard_group", "Block keys at commit and push."),
+    "demo": ("incident.cli.demo", "demo_cmd", "Run the response on a sample repo."),
+    "sandbox": ("incident.cli.sandbox", "sandbox_cmd", "Serve the offline Stripe."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module_name, attribute, _ = COMMANDS[name]
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        return importlib.util.find_spec(COMMANDS[name][0]) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="incident")
+@click.option("-v", "--verbose", count=True, help="Log decisions and outside calls.")
+@click.option("--debug", is_flag=True, help="Log everything; show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+    """Respond to a Stripe secret key committed to git.
+
+    Find every key in the whole history (scan), rotate it through Stripe (roll),
+    rewrite history without it (purge), and keep the incident record (report).
+    """
+    configure_logging(verbose, debug)
+    ctx.obj = {"debug": debug}
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI and turn every known error into its exit code and a short message."""
+    debug = "--debug" in (argv if argv is not None else sys.argv)
+    try:
+        code = cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("Stopped: nothing more was changed.")
+        sys.exit(ExitCode.REFUSED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except IncidentError as exc:
+        err.print(f"Error: {escape(exc.message)}")
+        if exc.hint:
+            err.print(f"  {escape(exc.hint)}")
+        if debug:
+            logger.exception("details")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("Interrupted: nothing more was changed.")
+        sys.exit(ExitCode.REFUSED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        from incident.redact import redact_text
+
+        err.print(f"Internal error: {escape(redact_text(repr(exc)))}")
+        err.print("  Run again with --debug and report the traceback.")
+        if debug:
+            logger.exception("traceback")
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(int(code or 0))

@@ -1,0 +1,53 @@
+"""The one place that decides how a secret may be shown: redacted, or fingerprinted.
+
+No other module formats a secret for humans. A logging filter adds a second guard so a
+key that slips into a log message is masked before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+# Loose on purpose: the guard must catch anything that looks like a Stripe secret,
+# including forms the detector would later dismiss as placeholders.
+_SECRET_SHAPE = re.compile(r"\b((?:sk|rk|pk)_(?:live|test)_|whsec_)([0-9A-Za-z+/=]{8,})")
+
+
+def fingerprint(secret: str | bytes) -> str:
+    """Return the SHA-256 hex digest of the exact secret text: a key's identity."""
+    data = secret.encode() if isinstance(secret, str) else secret
+    return hashlib.sha256(data).hexdigest()
+
+
+def short_fingerprint(secret_fingerprint: str) -> str:
+    """Return the first 12 hex digits of a fingerprint, for tables and messages."""
+    return secret_fingerprint[:12]
+
+
+def redact(secret: str) -> str:
+    """Return the prefix and last four characters, e.g. ``sk_live_…wXyZ``."""
+    match = re.match(r"((?:sk|rk|pk)_(?:live|test)_|whsec_)", secret)
+    prefix = match.group(1) if match else ""
+    body = secret[len(prefix) :]
+    if len(body) <= 8:
+        return f"{prefix}…"
+    return f"{prefix}…{body[-4:]}"
+
+
+def redact_text(text: str) -> str:
+    """Mask every Stripe-secret-shaped substring of text."""
+    return _SECRET_SHAPE.sub(lambda m: redact(m.group(0)), text)
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that masks anything shaped like a Stripe secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_text(message)
+        if masked != message:
+            record.msg = masked
+            record.args = ()
+        return True
