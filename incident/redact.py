@@ -12,7 +12,9 @@ import re
 
 # Loose on purpose: the guard must catch anything that looks like a Stripe secret,
 # including forms the detector would later dismiss as placeholders.
-_SECRET_SHAPE = re.compile(r"\b((?:sk|rk|pk)_(?:live|test)_|whsec_)([0-9A-Za-z+/=]{8,})")
+_SECRET_SHAPE = re.compile(
+    r"\b((?:sk|rk|pk)_(?:live|test)_|whsec_)([0-9A-Za-z+/=]{8,})"
+)
 
 
 def fingerprint(secret: str | bytes) -> str:

@@ -46,7 +46,9 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or not self._available(name):
             return None
         module_name, attribute, _ = COMMANDS[name]
-        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        command: click.Command = getattr(
+            importlib.import_module(module_name), attribute
+        )
         return command
 
     @staticmethod
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         err.print("Interrupted: nothing more was changed.")
         sys.exit(ExitCode.REFUSED)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         from incident.redact import redact_text
 
         err.print(f"Internal error: {escape(redact_text(repr(exc)))}")

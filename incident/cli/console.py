@@ -1,4 +1,4 @@
-"""The two consoles every command writes through: results to stdout, the rest to stderr."""
+"""The two consoles every command writes through: results out, the rest to stderr."""
 
 from __future__ import annotations
 

@@ -24,7 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from incident.detect.placeholders import placeholder_reason
-from incident.detect.rules import KEY_PATTERN, PLACEHOLDER_PATTERN, KeyKind, Mode, classify
+from incident.detect.rules import (
+    KEY_PATTERN,
+    PLACEHOLDER_PATTERN,
+    KeyKind,
+    Mode,
+    classify,
+)
 
 # A decompressed member or stream larger than this is scanned up to this size and
 # reported as truncated: a zip bomb must not take the scanner down.
@@ -178,7 +184,7 @@ def _line_decoded(data: bytes) -> Iterator[tuple[str, int, str]]:
             decoded = _unescape(line)
             if decoded != line:
                 for secret, _ in _plain(decoded, number):
-                    yield secret, number, "escape"
+                    yield secret, number, "json-escape"
 
 
 def _scan_layers(data: bytes, *, placeholders: bool) -> list[tuple[str, int, str]]:
@@ -227,8 +233,14 @@ def _zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
         try:
             with archive.open(info) as member:
                 yield info.filename, member.read(MAX_INFLATED_BYTES)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError,
-                zlib.error, EOFError):
+        except (
+            zipfile.BadZipFile,
+            NotImplementedError,
+            RuntimeError,
+            OSError,
+            zlib.error,
+            EOFError,
+        ):
             continue
 
 

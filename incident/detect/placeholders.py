@@ -6,6 +6,7 @@ cost of a wrong "placeholder" verdict is a missed leak, so each test is narrow.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 from incident.redact import fingerprint
@@ -53,7 +54,7 @@ def _sequential_share(body: str) -> float:
     """Share of the body covered by runs of at least four consecutive characters."""
     covered = 0
     run = 1
-    for previous, current in zip(body, body[1:], strict=False):
+    for previous, current in itertools.pairwise(body):
         if ord(current) - ord(previous) == 1:
             run += 1
             continue

@@ -68,14 +68,18 @@ class Journal:
         self.incident_id = directory.name
 
     @classmethod
-    def create(cls, root: Path | None = None, incident_id: str | None = None) -> Journal:
+    def create(
+        cls, root: Path | None = None, incident_id: str | None = None
+    ) -> Journal:
         """Create a new incident directory (0700) and its journal (0600)."""
         root = (root or Path.cwd() / DEFAULT_ROOT).resolve()
         incident_id = incident_id or new_incident_id()
         directory = root / incident_id
         directory.mkdir(parents=True, exist_ok=False, mode=0o700)
         os.chmod(root, 0o700)
-        fd = os.open(directory / JOURNAL_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        fd = os.open(
+            directory / JOURNAL_NAME, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600
+        )
         os.close(fd)
         return cls(directory)
 
@@ -95,15 +99,17 @@ class Journal:
             )
         return cls(directory.resolve())
 
-    def append(self, step: str, event: str, actor: str | None = None,
-               **data: Any) -> JournalEvent:
+    def append(
+        self, step: str, event: str, actor: str | None = None, **data: Any
+    ) -> JournalEvent:
         """Write one event and fsync it before returning.
 
         Raises:
             SecretInJournalError: the event would hold a key-shaped value.
         """
-        entry = JournalEvent(time=utc_now(), step=step, event=event, data=data,
-                             actor=actor)
+        entry = JournalEvent(
+            time=utc_now(), step=step, event=event, data=data, actor=actor
+        )
         line = json.dumps(entry.to_dict(), sort_keys=True, default=str)
         if KEY_PATTERN.search(line.encode()):
             raise SecretInJournalError(
@@ -138,8 +144,9 @@ class Journal:
                     actor=item.get("actor"),
                 )
 
-    def find(self, step: str | None = None, event: str | None = None,
-             **match: Any) -> list[JournalEvent]:
+    def find(
+        self, step: str | None = None, event: str | None = None, **match: Any
+    ) -> list[JournalEvent]:
         """Events with this step and event whose data holds every key=value given."""
         return [
             e
@@ -156,6 +163,7 @@ class Journal:
 
 def operator_identity(repo: Path | None = None) -> str:
     """The git identity of whoever runs the tool, ``Name <email>``, for the record."""
+
     def config(key: str) -> str:
         args = ["git", *(["-C", str(repo)] if repo else []), "config", key]
         result = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -167,8 +175,9 @@ def operator_identity(repo: Path | None = None) -> str:
     return f"{name} <{email}>"
 
 
-def exclude_from_repository(repo_git_dir: Path, work_tree: Path | None,
-                            directory: Path) -> None:
+def exclude_from_repository(
+    repo_git_dir: Path, work_tree: Path | None, directory: Path
+) -> None:
     """Add the incident directory to .git/info/exclude when it sits in the work tree."""
     if work_tree is None:
         return
