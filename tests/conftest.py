@@ -11,8 +11,9 @@ from tests.helpers.gitrepo import GitRepo
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path_factory: pytest.TempPathFactory,
-                         monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """Point HOME and git's global config at an empty folder; drop Stripe keys."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -24,7 +25,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory,
         monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test Operator\n\temail = operator@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
     )
     yield
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from incident import __version__
 from incident.cli.console import configure_logging, err
 from incident.errors import ExitCode, IncidentError
+from incident.redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported on first use."""
+    """A group whose commands are imported on first use, and that maps errors.
+
+    Every IncidentError, Ctrl-C and unexpected exception becomes a short message on
+    stderr and its ExitCode, whether the CLI runs from main() or from a test runner.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name in COMMANDS if self._available(name)]
@@ -46,14 +51,36 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or not self._available(name):
             return None
         module_name, attribute, _ = COMMANDS[name]
-        command: click.Command = getattr(
-            importlib.import_module(module_name), attribute
-        )
+        module = importlib.import_module(module_name)
+        command: click.Command = getattr(module, attribute)
         return command
 
     @staticmethod
     def _available(name: str) -> bool:
         return importlib.util.find_spec(COMMANDS[name][0]) is not None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException):
+            raise
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            err.print("Stopped: nothing more was changed.")
+            ctx.exit(ExitCode.REFUSED)
+        except IncidentError as exc:
+            err.print(f"Error: {escape(exc.message)}")
+            if exc.hint:
+                err.print(f"  {escape(exc.hint)}")
+            if debug:
+                logger.exception("details")
+            ctx.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            err.print(f"Internal error: {escape(redact_text(repr(exc)))}")
+            err.print("  Run again with --debug and report the traceback.")
+            if debug:
+                logger.exception("traceback")
+            ctx.exit(ExitCode.INTERNAL)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,9 +98,8 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Run the CLI and turn every known error into its exit code and a short message."""
-    debug = "--debug" in (argv if argv is not None else sys.argv)
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; exit with the command's ExitCode."""
     try:
         code = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
@@ -81,23 +107,10 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(ExitCode.REFUSED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(ExitCode.USAGE)
-    except IncidentError as exc:
-        err.print(f"Error: {escape(exc.message)}")
-        if exc.hint:
-            err.print(f"  {escape(exc.hint)}")
-        if debug:
-            logger.exception("details")
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("Interrupted: nothing more was changed.")
-        sys.exit(ExitCode.REFUSED)
-    except Exception as exc:
-        from incident.redact import redact_text
-
-        err.print(f"Internal error: {escape(redact_text(repr(exc)))}")
-        err.print("  Run again with --debug and report the traceback.")
-        if debug:
-            logger.exception("traceback")
-        sys.exit(ExitCode.INTERNAL)
     sys.exit(int(code or 0))
+
+
+def finish(code: ExitCode | int) -> None:
+    """End the current command with code (works under main() and test runners)."""
+    click.get_current_context().exit(int(code))

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
+from incident.cli import finish
 from incident.cli.console import err, out
 from incident.cli.options import output_option, quiet_option, repo_argument
 from incident.errors import ExitCode
@@ -145,7 +146,7 @@ def scan_cmd(
     include_publishable: bool,
     show_ignored: bool,
     quiet: bool,
-) -> int:
+) -> None:
     """Find every Stripe key ever committed to REPO (default: here).
 
     Reads every object in the repository once: all branches, tags, remote-tracking
@@ -176,9 +177,7 @@ def scan_cmd(
 
     if not quiet:
         _print_summary(report)
-    if report.findings or report.incomplete:
-        return ExitCode.FINDINGS
-    return ExitCode.OK
+    finish(ExitCode.FINDINGS if report.findings or report.incomplete else ExitCode.OK)
 
 
 def _print_summary(report: ScanReport) -> None:

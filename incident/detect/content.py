@@ -164,11 +164,17 @@ def _decode_base64_run(text: bytes) -> Iterator[bytes]:
 
 
 def _unescape(line: bytes) -> bytes:
+    """Undo ``\\uXXXX``, ``\\xXX`` and ``\\/`` escapes, also when escaped twice.
+
+    A notebook stores Python source inside JSON, so an escape written in the source
+    reaches the file with its backslash escaped once more.
+    """
+
     def replace(m: re.Match[bytes]) -> bytes:
         hex_digits = m.group(1) or m.group(2)
         return bytes([int(hex_digits, 16)]) if hex_digits else b"/"
 
-    return _ESCAPE.sub(replace, line)
+    return _ESCAPE.sub(replace, line.replace(b"\\\\", b"\\"))
 
 
 def _line_decoded(data: bytes) -> Iterator[tuple[str, int, str]]:

@@ -76,7 +76,9 @@ class GitRepo:
             raw = os.fsencode(name) if isinstance(name, str) else name
             target = os.path.join(os.fsencode(self.path), raw)
             if content is None:
-                self.git("rm", "-q", "--cached", "--ignore-unmatch", "--", os.fsdecode(raw))
+                self.git(
+                    "rm", "-q", "--cached", "--ignore-unmatch", "--", os.fsdecode(raw)
+                )
                 if os.path.exists(target):
                     os.remove(target)
                 continue
@@ -87,7 +89,8 @@ class GitRepo:
             self.git("add", "--", os.fsdecode(raw))
 
     def commit(
-        self, files: dict[str | bytes, str | bytes | None] | None = None,
+        self,
+        files: dict[str | bytes, str | bytes | None] | None = None,
         message: str = "change",
     ) -> str:
         """Write files, commit them with the next fixed date, and return the sha."""
