@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from incident.sample import fake_secret
+
 # Fake keys are assembled at run time so that no key-shaped literal is committed.
 LIVE = "sk_" + "live_"
 TEST = "sk_" + "test_"
@@ -13,15 +15,7 @@ TEST = "sk_" + "test_"
 
 def fake_key(prefix: str = LIVE, seed: str = "T3stOnly", length: int = 99) -> str:
     """Return a key-shaped fake secret with a non-repeating, non-sequential body."""
-    import hashlib
-
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    digest = b""
-    counter = 0
-    while len(digest) < length:
-        digest += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
-        counter += 1
-    return prefix + "".join(alphabet[b % 62] for b in digest[:length])
+    return fake_secret(prefix, f"tests:{seed}", length)
 
 
 class GitRepo:
