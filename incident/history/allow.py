@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 def apply_allowlist(repo: Repository, findings: list[Finding]) -> None:
-    """Mark findings the allowlist names (by fingerprint) as ignored, with the reason."""
+    """Mark findings the allowlist names by fingerprint as ignored, with the reason."""
     try:
         from incident.allowlist import load_allowlist
     except ImportError:  # pragma: no cover - the module ships with the package

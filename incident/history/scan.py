@@ -9,16 +9,15 @@ that held something onto commits, paths and refs.
 from __future__ import annotations
 
 import logging
-import subprocess
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from incident.detect.content import KeyMatch, has_needle, scan_bytes
+from incident.detect.content import KeyMatch, scan_bytes
 from incident.detect.placeholders import placeholder_reason
+from incident.detect.prefilter import select_prefilter
 from incident.detect.rules import KEY_PATTERN, classify
 from incident.history import lfs
 from incident.history.model import (
@@ -29,22 +28,21 @@ from incident.history.model import (
     ScanStats,
     Unscanned,
 )
-from incident.history.objects import StreamProblems, count_objects, iter_objects
+from incident.history.objects import StreamCounts, StreamProblems, iter_objects
 from incident.history.placement import (
     Introduction,
     Placement,
-    decode_path,
     is_note_path,
     place,
 )
-from incident.history.repository import Repository, git_env, open_repository, run_git
+from incident.history.repository import Repository, open_repository, run_git
+from incident.history.walk import HistoryWalk
 from incident.journal import utc_now
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 PROGRESS_EVERY = 2000
-GITLINK = b"160000 "
 
 
 @dataclass
@@ -56,53 +54,7 @@ class ObjectHits:
     tags: dict[str, tuple[str, CommitInfo | None, list[KeyMatch]]] = field(
         default_factory=dict
     )
-    submodules: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     lfs_missing: dict[str, str] = field(default_factory=dict)
-
-
-class MissingObjectWalk(threading.Thread):
-    """Walk all history in a second process; collect objects absent from the store."""
-
-    def __init__(self, repo: Repository) -> None:
-        super().__init__(daemon=True)
-        self.repo = repo
-        self.missing: list[str] = []
-        self.failure: str | None = None
-
-    def run(self) -> None:
-        process = subprocess.Popen(
-            [
-                "git",
-                "-C",
-                str(self.repo.path),
-                "rev-list",
-                "--objects",
-                "--all",
-                "--reflog",
-                "--indexed-objects",
-                "--missing=print",
-                "--no-object-names",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=git_env(),
-            bufsize=1 << 20,
-        )
-        assert process.stdout is not None and process.stderr is not None
-        tail = b""
-        while chunk := process.stdout.read(1 << 20):
-            data = tail + chunk
-            cut = data.rfind(b"\n") + 1
-            block, tail = data[:cut], data[cut:]
-            if b"?" in block:
-                self.missing.extend(
-                    line[1:].decode()
-                    for line in block.split(b"\n")
-                    if line.startswith(b"?")
-                )
-        stderr = process.stderr.read().decode("utf-8", "replace").strip()
-        if process.wait() != 0:
-            self.failure = stderr.splitlines()[-1] if stderr else "git rev-list failed"
 
 
 def _message_body(data: bytes) -> bytes:
@@ -135,21 +87,6 @@ def _parse_person(raw: bytes) -> CommitInfo | None:
     return CommitInfo("", name, email, iso_utc(stamp), iso_utc(stamp))
 
 
-def _gitlinks(tree: bytes) -> list[tuple[str, str]]:
-    """(name, commit) of each submodule entry in a raw tree object."""
-    links = []
-    pos = 0
-    while pos < len(tree):
-        space = tree.index(b" ", pos)
-        nul = tree.index(b"\0", space)
-        if tree[pos:space] == b"160000":
-            links.append(
-                (decode_path(tree[space + 1 : nul]), tree[nul + 1 : nul + 21].hex())
-            )
-        pos = nul + 21
-    return links
-
-
 def _scan_objects(
     repo: Repository,
     problems: StreamProblems,
@@ -158,12 +95,13 @@ def _scan_objects(
     progress: ProgressCallback | None,
 ) -> ObjectHits:
     hits = ObjectHits()
-    total = count_objects(repo) if progress else 0
+    counts = StreamCounts()
+    has_needle = select_prefilter()
     lfs_store = lfs.LfsStore(repo.common_dir)
-    for oid_raw, kind, data in iter_objects(repo, problems):
+    for oid_raw, kind, data in iter_objects(repo, problems, counts):
         stats.objects += 1
         if progress and stats.objects % PROGRESS_EVERY == 0:
-            progress(stats.objects, max(total, stats.objects))
+            progress(stats.objects, max(counts.wanted, stats.objects))
         if kind == b"blob":
             stats.blobs += 1
             stats.bytes += len(data)
@@ -195,9 +133,6 @@ def _scan_objects(
                 if matches:
                     name, tagger = _tag_header(data)
                     hits.tags[oid_raw.decode()] = (name, tagger, matches)
-        elif kind == b"tree" and GITLINK in data:
-            for name, commit in _gitlinks(data):
-                hits.submodules[name].add(commit)
     if progress:
         progress(stats.objects, stats.objects)
     return hits
@@ -383,7 +318,7 @@ def _build_findings(
 def _unscanned(
     repo: Repository,
     problems: StreamProblems,
-    walk: MissingObjectWalk,
+    walk: HistoryWalk,
     hits: ObjectHits,
 ) -> list[Unscanned]:
     items: list[Unscanned] = []
@@ -400,8 +335,8 @@ def _unscanned(
     for oid, reason in problems.unreadable:
         items.append(
             Unscanned(
-                "corrupt-object" if reason != "missing" else "missing-object",
-                oid,
+                "corrupt-object",
+                oid or None,
                 f"git could not read object {oid} ({reason}). Restore it from another "
                 "clone (git fetch) or check with `git fsck`; its content was not "
                 "scanned.",
@@ -420,26 +355,27 @@ def _unscanned(
                 "`git fetch origin` from a complete remote, and scan again.",
             )
         )
-    if walk.failure and not repo.shallow:
+    for failure in [] if repo.shallow else walk.failures:
         items.append(
             Unscanned(
                 "walk-failed",
                 None,
-                f"the history walk failed ({walk.failure}); some objects may be "
+                f"the history walk failed ({failure}); some objects may be "
                 "missing. Check with `git fsck --connectivity-only`.",
             )
         )
-    for name, commits in sorted(hits.submodules.items()):
-        for commit in sorted(commits):
-            items.append(
-                Unscanned(
-                    "submodule",
-                    commit,
-                    f"submodule {name} at {commit[:12]}: its history lives in another "
-                    "repository and was not scanned. Scan that repository too.",
-                    path=name,
-                )
+    for path, submodule in sorted(walk.submodules.items()):
+        pinned = sorted(submodule.commits)
+        items.append(
+            Unscanned(
+                "submodule",
+                pinned[-1] if len(pinned) == 1 else None,
+                f"submodule {path} ({len(pinned)} pinned commit(s)): its history "
+                "lives in another repository and was not scanned. Scan that "
+                "repository too.",
+                path=path,
             )
+        )
     for pointer, lfs_oid in sorted(hits.lfs_missing.items()):
         items.append(
             Unscanned(
@@ -475,7 +411,7 @@ def scan_repository(
     repo = open_repository(repo_path)
     report = ScanReport(repository=str(repo.path), scanned_at=utc_now())
 
-    walk = MissingObjectWalk(repo)
+    walk = HistoryWalk(repo)
     walk.start()
     problems = StreamProblems()
     hits = _scan_objects(repo, problems, report.stats, show_ignored, progress)

@@ -222,7 +222,9 @@ def test_scan_encoded_hiding_places(repo: GitRepo) -> None:
     secret = base64.b64encode(f"{KEY}".encode()).decode()
     repo.commit(
         {
-            "k8s/secret.yaml": f"apiVersion: v1\nkind: Secret\ndata:\n  key: {secret}\n",
+            "k8s/secret.yaml": (
+                f"apiVersion: v1\nkind: Secret\ndata:\n  key: {secret}\n"
+            ),
             "win.txt": f"a\r\nkey={OTHER}\r\n".encode("utf-16"),
             "dump.gz": gzip.compress(f"{KEY}\n".encode()),
         },
@@ -296,18 +298,37 @@ def test_scan_lfs_pointer_content(repo: GitRepo) -> None:
 
 
 def test_scan_submodule_listed_as_not_scanned(repo: GitRepo, tmp_path: Path) -> None:
-    """A submodule is an unknown, named, never a silent pass."""
+    """A submodule is an unknown, named with its path, never a silent pass."""
     sub = GitRepo.init(tmp_path / "sub")
     sub_commit = sub.commit({"x": "x\n"}, "sub")
     repo.commit({"a": "a\n"}, "init")
-    repo.git("update-index", "--add", "--cacheinfo", f"160000,{sub_commit},vendor/lib")
+    repo.git("submodule", "add", "-q", str(sub.path), "vendor/lib")
     repo.commit(None, "add submodule")
 
     report = scan_repository(repo.path)
 
     [item] = report.unscanned
-    assert (item.kind, item.object_id, item.path) == ("submodule", sub_commit, "lib")
+    assert (item.kind, item.object_id, item.path) == (
+        "submodule",
+        sub_commit,
+        "vendor/lib",
+    )
     assert report.clean
+
+
+def test_scan_embedded_repository_without_gitmodules(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    """A gitlink added without .gitmodules (an embedded clone) is listed too."""
+    sub = GitRepo.init(tmp_path / "sub")
+    sub_commit = sub.commit({"x": "x\n"}, "sub")
+    repo.commit({"a": "a\n"}, "init")
+    repo.git("update-index", "--add", "--cacheinfo", f"160000,{sub_commit},lib")
+    repo.commit(None, "add embedded repository")
+
+    [item] = scan_repository(repo.path).unscanned
+
+    assert (item.kind, item.path) == ("submodule", "lib")
 
 
 def test_scan_shallow_clone_is_incomplete(repo: GitRepo, tmp_path: Path) -> None:
@@ -361,6 +382,30 @@ def test_scan_corrupt_object_is_named_and_rest_still_scanned(repo: GitRepo) -> N
 
     assert report.incomplete
     assert broken in {u.object_id for u in report.unscanned}
+    assert only(report).secret == KEY
+
+
+def test_scan_corrupt_packed_object(repo: GitRepo) -> None:
+    """A corrupt object inside a pack kills git's stream; the scan goes on after it."""
+    for n in range(5):
+        repo.commit({f"f{n}.txt": f"filler {n} " * 200 + "\n"}, f"c{n}")
+    repo.commit({"k.txt": f"{KEY}\n"}, "key")
+    repo.git("gc", "-q")
+    broken = repo.git("rev-parse", "HEAD~2:f3.txt")
+    [pack] = (repo.path / ".git" / "objects" / "pack").glob("*.pack")
+    listing = repo.git("verify-pack", "-v", str(pack.with_suffix(".idx")))
+    [entry] = [line.split() for line in listing.splitlines() if line.startswith(broken)]
+    offset, size = int(entry[4]), int(entry[3])
+    data = bytearray(pack.read_bytes())
+    for index in range(offset + 4, offset + size - 2):
+        data[index] ^= 0x55
+    os.chmod(pack, 0o644)
+    pack.write_bytes(bytes(data))
+
+    report = scan_repository(repo.path)
+
+    assert [u.object_id for u in report.unscanned] == [broken]
+    assert report.unscanned[0].kind == "corrupt-object"
     assert only(report).secret == KEY
 
 
