@@ -7,14 +7,12 @@ a thousand files costs one process, not a thousand.
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from incident.errors import GitError, NotARepositoryError
-from incident.redact import redact_text
+from incident.history.repository import Repository, open_repository
+from incident.history.repository import run_git as history_run_git
 
 logger = logging.getLogger(__name__)
 
@@ -23,64 +21,20 @@ ZERO_SHA = "0" * 40
 
 def run_git(repo: Path, *args: str, input: bytes | None = None,
             check: bool = True) -> bytes:
-    """Run git in repo and return its stdout.
-
-    Raises:
-        GitError: git exited non-zero (only when check is true).
-    """
-    command = ["git", "-C", str(repo), *args]
-    logger.debug("git %s", " ".join(args))
-    result = subprocess.run(command, input=input, capture_output=True, check=False)
-    if check and result.returncode != 0:
-        # git echoes its arguments and paths; mask anything key-shaped in them.
-        detail = redact_text(result.stderr.decode("utf-8", "replace").strip())
-        raise GitError(
-            f"git {args[0]} failed in {repo}: {detail}",
-            "Check that the repository is readable, then run the command again.",
-        )
-    return result.stdout
+    """Run git in repo and return its stdout (see incident.history.run_git)."""
+    return history_run_git(repo, *args, input=input, check=check)
 
 
-@dataclass(frozen=True)
-class RepoPaths:
-    """Where a repository keeps its objects and, unless bare, its files."""
-
-    git_dir: Path
-    work_tree: Path | None
-
-    @property
-    def is_bare(self) -> bool:
-        return self.work_tree is None
+RepoPaths = Repository
 
 
-def locate_repository(path: Path) -> RepoPaths:
-    """Return the git dir and work tree of the repository at path.
+def locate_repository(path: Path) -> Repository:
+    """The repository at path: its git dir and, unless bare, its work tree.
 
     Raises:
         NotARepositoryError: path is not inside a git repository.
     """
-    if not Path(path).is_dir():
-        raise NotARepositoryError(
-            f"{path} is not a directory.", "Give the path of a git repository."
-        )
-    result = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "--absolute-git-dir",
-         "--is-bare-repository", "--show-toplevel"],
-        capture_output=True, check=False, text=True,
-    )
-    lines = result.stdout.splitlines()
-    if result.returncode != 0 and len(lines) < 2:
-        raise NotARepositoryError(
-            f"{path} is not a git repository.",
-            "Run the command from inside the repository, or pass its path.",
-        )
-    git_dir = Path(lines[0])
-    if len(lines) >= 3 and lines[2]:
-        return RepoPaths(git_dir=git_dir, work_tree=Path(lines[2]))
-    # Pointed at the .git folder of an ordinary clone: its work tree is the parent.
-    if lines[1] == "false" and git_dir.name == ".git":
-        return RepoPaths(git_dir=git_dir, work_tree=git_dir.parent)
-    return RepoPaths(git_dir=git_dir, work_tree=None)
+    return open_repository(Path(path))
 
 
 class GitObject(NamedTuple):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from incident.errors import GitError, NotARepositoryError
+from incident.redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ class Repository:
     def bare(self) -> bool:
         return self.work_tree is None
 
+    @property
+    def is_bare(self) -> bool:
+        return self.work_tree is None
+
 
 def git_env() -> dict[str, str]:
     return {**os.environ, **GIT_ENV}
@@ -63,8 +68,9 @@ def run_git(
         command, input=input, capture_output=True, env=git_env(), check=False
     )
     if check and result.returncode != 0:
-        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = lines[-1] if lines else "no output"
+        # git echoes arguments and paths: mask anything key-shaped in them.
+        lines = redact_text(result.stderr.decode("utf-8", "replace")).strip()
+        reason = lines.splitlines()[-1] if lines else "no output"
         raise GitError(
             f"git {args[0]} failed in {where}: {reason}",
             f"Check the repository with: git -C {where} fsck",
@@ -109,6 +115,9 @@ def open_repository(path: Path) -> Repository:
         )
     git_dir, common_dir, bare, shallow = lines[:4]
     work_tree = Path(lines[4]) if bare != "true" and len(lines) > 4 else None
+    if work_tree is None and bare != "true" and Path(git_dir).name == ".git":
+        # Pointed at the .git folder of an ordinary clone: its work tree is the parent.
+        work_tree = Path(git_dir).parent
     return Repository(
         path=path.resolve(),
         git_dir=Path(git_dir),
