@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import io
 import re
 import urllib.parse
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from incident.detect.placeholders import placeholder_reason
@@ -62,7 +63,6 @@ def _base64_needles() -> tuple[bytes, ...]:
 
 
 BASE64_NEEDLES = _base64_needles()
-_BASE64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{24,}={0,2}")
 _ESCAPE = re.compile(rb"\\u00([0-9A-Fa-f]{2})|\\x([0-9A-Fa-f]{2})|\\/")
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -98,32 +98,106 @@ class KeyMatch:
         return classify(self.secret)[1]
 
 
-def has_needle(data: bytes) -> bool:
-    """Cheap prefilter: could this object hold a key in any encoding we decode?
+PLAIN, UTF16, BASE64, URL, ESCAPE = "plain", "utf-16", "base64", "url", "escape"
 
-    Ordered by how often each test settles the question on ordinary source code;
-    UTF-16 text always holds NUL bytes, so one memchr gates its needles.
+
+def needed_layers(data: bytes) -> frozenset[str]:
+    """Which decoders could find something in data (empty: nothing can be there).
+
+    The portable prefilter: one substring search per needle. UTF-16 text always
+    holds NUL bytes, so one memchr gates its needles.
     """
-    return (
-        any(n in data for n in PLAIN_NEEDLES)
-        or any(n in data for n in BASE64_NEEDLES)
-        or URL_NEEDLE in data
-        or any(n in data for n in ESCAPE_NEEDLES)
-        or (b"\0" in data and any(n in data for n in UTF16_NEEDLES))
-        or data[:2] == GZIP_MAGIC
-        or data[:4] == ZIP_MAGIC
-    )
+    layers = set()
+    if any(n in data for n in PLAIN_NEEDLES):
+        layers.add(PLAIN)
+    if any(n in data for n in BASE64_NEEDLES):
+        layers.add(BASE64)
+    if URL_NEEDLE in data:
+        layers.add(URL)
+    if any(n in data for n in ESCAPE_NEEDLES):
+        layers.add(ESCAPE)
+    if b"\0" in data and any(n in data for n in UTF16_NEEDLES):
+        layers.add(UTF16)
+    return frozenset(layers)
+
+
+def is_container(data: bytes) -> bool:
+    """True for gzip and zip data, whose inflated content is scanned too."""
+    return data[:2] == GZIP_MAGIC or data[:4] == ZIP_MAGIC
+
+
+def has_needle(data: bytes) -> bool:
+    """Could this object hold a key in any encoding we decode?"""
+    return is_container(data) or bool(needed_layers(data))
 
 
 def _line_at(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+class _Lines:
+    """Line numbers of many offsets in one buffer, without recounting from the top."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.newlines: list[int] | None = None
+
+    def at(self, offset: int) -> int:
+        if self.newlines is None:
+            self.newlines = [m.start() for m in re.finditer(b"\n", self.data)]
+        return bisect.bisect_left(self.newlines, offset) + 1
+
+
+def _occurrences(data: bytes, needle: bytes) -> Iterator[int]:
+    """Every offset of needle in data, found with the C substring search."""
+    start = data.find(needle)
+    while start >= 0:
+        yield start
+        start = data.find(needle, start + 1)
+
+
+_ALNUM = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_HEX = frozenset(b"0123456789ABCDEFabcdef")
+
+
+def _has_left_boundary(data: bytes, start: int) -> bool:
+    """True unless the key is glued to a word, as in ``disk_test_…``.
+
+    A letter that ends an escape (``\\n``, ``\\u003d``, ``\\x3d``) or a
+    percent-encoding (``%3D``) is a boundary too: the text before it was encoded.
+    """
+    if start == 0 or data[start - 1] not in _ALNUM:
+        return True
+    if start >= 2 and data[start - 2] == 0x5C:  # \n, \t, \r...
+        return True
+    if start >= 3 and data[start - 3] == 0x25 and data[start - 2] in _HEX:
+        return True
+    if start >= 4 and data[start - 4 : start - 2] == b"\\x":
+        return True
+    return start >= 6 and data[start - 6 : start - 4] == b"\\u"
+
+
 def _plain(data: bytes, line_base: int | None = None) -> Iterator[tuple[str, int]]:
-    """Yield (secret, line) for every key-shaped match in data."""
-    for m in KEY_PATTERN.finditer(data):
-        line = line_base if line_base is not None else _line_at(data, m.start())
-        yield m.group().decode("ascii"), line
+    """Yield (secret, line) for every key in data, in order.
+
+    The regex runs only where a needle is, never across the whole buffer: Python's
+    engine cannot skip ahead on an alternation and would crawl over every byte.
+    """
+    found: list[tuple[int, str]] = []
+    for needle, back in ((b"_live_", 2), (b"_test_", 2), (b"whsec_", 0)):
+        for offset in _occurrences(data, needle):
+            start = offset - back
+            if start < 0 or not _has_left_boundary(data, start):
+                continue
+            match = KEY_PATTERN.match(data, start)
+            if match:
+                found.append((start, match.group().decode("ascii")))
+    lines = _Lines(data) if line_base is None and len(found) > 2 else None
+    for start, secret in sorted(found):
+        if line_base is not None:
+            yield secret, line_base
+        else:
+            yield secret, lines.at(start) if lines else _line_at(data, start)
 
 
 def _placeholders(data: bytes) -> Iterator[tuple[str, int]]:
@@ -143,25 +217,40 @@ def _utf16(data: bytes) -> Iterator[tuple[str, int]]:
             yield from _plain(encoded)
 
 
+# Enough base64 after a needle to hold the longest key (255 characters -> 340).
+_BASE64_AFTER = re.compile(rb"[A-Za-z0-9+/_-]{0,360}={0,2}")
+_BASE64_CHARS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+)
+
+
 def _base64(data: bytes) -> Iterator[tuple[str, int]]:
-    for run in _BASE64_RUN.finditer(data):
-        text = run.group()
-        if not any(n in text for n in BASE64_NEEDLES):
-            continue
-        line = _line_at(data, run.start())
-        for decoded in _decode_base64_run(text):
-            for secret, _ in _plain(decoded):
-                yield secret, line
+    """Keys in base64 text: decode a window around each needle, in every alignment."""
+    lines = _Lines(data)
+    for needle in BASE64_NEEDLES:
+        for offset in _occurrences(data, needle):
+            start = offset
+            while start > 0 and offset - start < 8 and data[start - 1] in _BASE64_CHARS:
+                start -= 1
+            window = data[start : _BASE64_AFTER.match(data, offset).end()]
+            line = lines.at(offset)
+            for decoded in _decode_base64_run(window):
+                for secret, _ in _plain(decoded):
+                    yield secret, line
 
 
 def _decode_base64_run(text: bytes) -> Iterator[bytes]:
     """Decode a run of base64 (standard or URL-safe), whatever its alignment."""
-    stripped = text.rstrip(b"=")
+    stripped = text.rstrip(b"=").replace(b"-", b"+").replace(b"_", b"/")
     for skip in range(4):
         body = stripped[skip:]
-        body = body + b"=" * (-len(body) % 4)
+        if len(body) % 4 == 1:
+            body = body[:-1]  # one lone character carries no whole byte
+        # Pad rather than cut: cutting the last partial group would shorten a key
+        # that ends there, and a shortened key is still key-shaped.
+        body += b"=" * (-len(body) % 4)
         try:
-            yield base64.b64decode(body.replace(b"-", b"+").replace(b"_", b"/"))
+            yield base64.b64decode(body)
         except (binascii.Error, ValueError):
             continue
 
@@ -180,44 +269,55 @@ def _unescape(line: bytes) -> bytes:
     return _ESCAPE.sub(replace, line.replace(b"\\\\", b"\\"))
 
 
-def _line_decoded(data: bytes) -> Iterator[tuple[str, int, str]]:
-    """Percent-encoded and escaped keys, decoded one line at a time."""
-    want_url = URL_NEEDLE in data
-    want_escape = any(n in data for n in ESCAPE_NEEDLES)
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if want_url and URL_NEEDLE in line:
-            decoded = urllib.parse.unquote_to_bytes(line)
+def _lines_with(data: bytes, needles: tuple[bytes, ...]) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for each line holding a needle, each line once, in order."""
+    starts: set[int] = set()
+    for needle in needles:
+        for offset in _occurrences(data, needle):
+            starts.add(data.rfind(b"\n", 0, offset) + 1)
+    lines = _Lines(data)
+    for start in sorted(starts):
+        end = data.find(b"\n", start)
+        yield lines.at(start), data[start : end if end >= 0 else len(data)]
+
+
+def _url(data: bytes) -> Iterator[tuple[str, int]]:
+    """Percent-encoded keys, decoded one line at a time."""
+    for number, line in _lines_with(data, (URL_NEEDLE,)):
+        for secret, _ in _plain(urllib.parse.unquote_to_bytes(line), number):
+            yield secret, number
+
+
+def _escaped(data: bytes) -> Iterator[tuple[str, int]]:
+    """Keys written with string escapes, decoded one line at a time."""
+    for number, line in _lines_with(data, ESCAPE_NEEDLES):
+        decoded = _unescape(line)
+        if decoded != line:
             for secret, _ in _plain(decoded, number):
-                yield secret, number, "url"
-        if want_escape and b"\\" in line:
-            decoded = _unescape(line)
-            if decoded != line:
-                for secret, _ in _plain(decoded, number):
-                    yield secret, number, "json-escape"
+                yield secret, number
 
 
-def _scan_layers(data: bytes, *, placeholders: bool) -> list[tuple[str, int, str]]:
+_DECODERS: tuple[tuple[str, str, Callable[[bytes], Iterator[tuple[str, int]]]], ...] = (
+    (PLAIN, "plain", _plain),
+    (UTF16, "utf-16", _utf16),
+    (BASE64, "base64", _base64),
+    (URL, "url", _url),
+    (ESCAPE, "json-escape", _escaped),
+)
+
+
+def _scan_layers(
+    data: bytes, layers: frozenset[str], placeholders: bool
+) -> list[tuple[str, int, str]]:
     """Every text layer of one uncompressed buffer, deduplicated by (secret, line)."""
     found: dict[tuple[str, int], str] = {}
-
-    def add(secret: str, line: int, encoding: str) -> None:
-        found.setdefault((secret, line), encoding)
-
-    if any(n in data for n in PLAIN_NEEDLES):
-        for secret, line in _plain(data):
-            add(secret, line, "plain")
-        if placeholders:
-            for text, line in _placeholders(data):
-                add(text, line, "plain")
-    if b"\0" in data and any(n in data for n in UTF16_NEEDLES):
-        for secret, line in _utf16(data):
-            add(secret, line, "utf-16")
-    if any(n in data for n in BASE64_NEEDLES):
-        for secret, line in _base64(data):
-            add(secret, line, "base64")
-    if URL_NEEDLE in data or any(n in data for n in ESCAPE_NEEDLES):
-        for secret, line, encoding in _line_decoded(data):
-            add(secret, line, encoding)
+    for layer, encoding, decode in _DECODERS:
+        if layer in layers:
+            for secret, line in decode(data):
+                found.setdefault((secret, line), encoding)
+    if placeholders and PLAIN in layers:
+        for text, line in _placeholders(data):
+            found.setdefault((text, line), "plain")
     return [(secret, line, enc) for (secret, line), enc in found.items()]
 
 
@@ -253,13 +353,17 @@ def _zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
             continue
 
 
-def scan_bytes(data: bytes, *, placeholders: bool = False) -> list[KeyMatch]:
+def scan_bytes(
+    data: bytes, *, placeholders: bool = False, layers: frozenset[str] | None = None
+) -> list[KeyMatch]:
     """Return every credential in one object's bytes, in every supported encoding.
 
     Args:
         data: the object's raw content.
         placeholders: also return placeholder-shaped text such as ``sk_live_...``
             (marked ``ignored``), for ``--show-ignored``.
+        layers: the decoders a prefilter already found needles for; computed here
+            when not given.
     """
     results: list[KeyMatch] = []
     containers: list[tuple[str, str | None, bytes]] = [("", None, data)]
@@ -271,7 +375,10 @@ def scan_bytes(data: bytes, *, placeholders: bool = False) -> list[KeyMatch]:
         containers.extend(("zip+", name, body) for name, body in _zip_members(data))
 
     for wrapper, member, buffer in containers:
-        for secret, line, encoding in _scan_layers(buffer, placeholders=placeholders):
+        wanted = (
+            layers if layers is not None and buffer is data else needed_layers(buffer)
+        )
+        for secret, line, encoding in _scan_layers(buffer, wanted, placeholders):
             if KEY_PATTERN.fullmatch(secret.encode()) is None:
                 reason: str | None = "placeholder text"
             else:

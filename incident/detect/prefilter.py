@@ -1,4 +1,4 @@
-"""The prefilter: may this object hold a key, in any encoding we decode?
+"""The prefilter: which decoders could find a key in this object, if any?
 
 Every byte of history passes through here, so it is the hot path of a scan. The
 question is a multi-needle substring search, which Hyperscan answers in one SIMD pass
@@ -13,32 +13,35 @@ import logging
 from collections.abc import Callable
 
 from incident.detect.content import (
+    BASE64,
     BASE64_NEEDLES,
+    ESCAPE,
     ESCAPE_NEEDLES,
-    GZIP_MAGIC,
+    PLAIN,
     PLAIN_NEEDLES,
+    URL,
     URL_NEEDLE,
+    UTF16,
     UTF16_NEEDLES,
-    ZIP_MAGIC,
-    has_needle,
+    needed_layers,
 )
 
 logger = logging.getLogger(__name__)
 
-ALL_NEEDLES: tuple[bytes, ...] = (
-    *PLAIN_NEEDLES,
-    *BASE64_NEEDLES,
-    URL_NEEDLE,
-    *ESCAPE_NEEDLES,
-    *UTF16_NEEDLES,
+NEEDLES: tuple[tuple[bytes, str], ...] = (
+    *((n, PLAIN) for n in PLAIN_NEEDLES),
+    *((n, BASE64) for n in BASE64_NEEDLES),
+    (URL_NEEDLE, URL),
+    *((n, ESCAPE) for n in ESCAPE_NEEDLES),
+    *((n, UTF16) for n in UTF16_NEEDLES),
 )
 
-Prefilter = Callable[[bytes], bool]
+Prefilter = Callable[[bytes], frozenset[str]]
 
 
-def python_prefilter(data: bytes) -> bool:
+def python_prefilter(data: bytes) -> frozenset[str]:
     """The portable prefilter: one substring search per needle."""
-    return has_needle(data)
+    return needed_layers(data)
 
 
 def _hyperscan_prefilter() -> Prefilter | None:
@@ -46,9 +49,8 @@ def _hyperscan_prefilter() -> Prefilter | None:
         import hyperscan
     except ImportError:
         return None
-    patterns = [
-        b"".join(b"\\x%02x" % byte for byte in needle) for needle in ALL_NEEDLES
-    ]
+    patterns = [b"".join(b"\\x%02x" % byte for byte in n) for n, _ in NEEDLES]
+    layer_of = [layer for _, layer in NEEDLES]
     try:
         database = hyperscan.Database()
         database.compile(
@@ -61,17 +63,14 @@ def _hyperscan_prefilter() -> Prefilter | None:
         logger.info("hyperscan unavailable (%s); using the portable prefilter", exc)
         return None
 
-    def stop(*_: object) -> bool:
-        return True  # the first needle settles it: stop the scan
+    def prefilter(data: bytes) -> frozenset[str]:
+        found: set[str] = set()
 
-    def prefilter(data: bytes) -> bool:
-        if data[:2] == GZIP_MAGIC or data[:4] == ZIP_MAGIC:
-            return True
-        try:
-            database.scan(data, match_event_handler=stop)
-        except hyperscan.ScanTerminated:
-            return True
-        return False
+        def on_match(pattern: int, *_: object) -> None:
+            found.add(layer_of[pattern])
+
+        database.scan(data, match_event_handler=on_match)
+        return frozenset(found)
 
     return prefilter
 

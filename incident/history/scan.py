@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from incident.detect.content import KeyMatch, scan_bytes
+from incident.detect.content import KeyMatch, is_container, scan_bytes
 from incident.detect.placeholders import placeholder_reason
 from incident.detect.prefilter import select_prefilter
 from incident.detect.rules import KEY_PATTERN, classify
@@ -96,43 +96,38 @@ def _scan_objects(
 ) -> ObjectHits:
     hits = ObjectHits()
     counts = StreamCounts()
-    has_needle = select_prefilter()
+    prefilter = select_prefilter()
     lfs_store = lfs.LfsStore(repo.common_dir)
+
+    def scan(data: bytes) -> list[KeyMatch]:
+        layers = prefilter(data)
+        if not layers and not is_container(data):
+            return []
+        found = scan_bytes(data, placeholders=placeholders, layers=layers)
+        return found if placeholders else [m for m in found if m.ignored is None]
+
     for oid_raw, kind, data in iter_objects(repo, problems, counts):
         stats.objects += 1
         if progress and stats.objects % PROGRESS_EVERY == 0:
             progress(stats.objects, max(counts.wanted, stats.objects))
+        oid = oid_raw.decode()
         if kind == b"blob":
             stats.blobs += 1
             stats.bytes += len(data)
             if lfs.is_pointer(data):
                 content = lfs_store.read(data)
                 if content is None:
-                    hits.lfs_missing[oid_raw.decode()] = lfs.pointer_oid(data)
-                    continue
-                matches = scan_bytes(content, placeholders=placeholders)
-                if matches:
-                    hits.blobs[oid_raw.decode()] = [
-                        _prefixed(m, "lfs+") for m in matches
-                    ]
-                continue
-            if has_needle(data):
-                matches = scan_bytes(data, placeholders=placeholders)
-                if matches:
-                    hits.blobs[oid_raw.decode()] = matches
+                    hits.lfs_missing[oid] = lfs.pointer_oid(data)
+                elif matches := scan(content):
+                    hits.blobs[oid] = [_prefixed(m, "lfs+") for m in matches]
+            elif matches := scan(data):
+                hits.blobs[oid] = matches
         elif kind == b"commit":
-            body = _message_body(data)
-            if has_needle(body):
-                matches = scan_bytes(body, placeholders=placeholders)
-                if matches:
-                    hits.commits[oid_raw.decode()] = matches
-        elif kind == b"tag":
-            body = _message_body(data)
-            if has_needle(body):
-                matches = scan_bytes(body, placeholders=placeholders)
-                if matches:
-                    name, tagger = _tag_header(data)
-                    hits.tags[oid_raw.decode()] = (name, tagger, matches)
+            if matches := scan(_message_body(data)):
+                hits.commits[oid] = matches
+        elif kind == b"tag" and (matches := scan(_message_body(data))):
+            name, tagger = _tag_header(data)
+            hits.tags[oid] = (name, tagger, matches)
     if progress:
         progress(stats.objects, stats.objects)
     return hits
