@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import stripe
 
 from tests.helpers.gitrepo import GitRepo
 
@@ -34,3 +37,19 @@ def isolated_environment(
 def repo(tmp_path: Path) -> GitRepo:
     """An empty non-bare repository on branch main."""
     return GitRepo.init(tmp_path / "repo")
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if any test builds a Stripe client for anything but 127.0.0.1."""
+    original = stripe.StripeClient.__init__
+
+    def guarded(self: stripe.StripeClient, api_key: str, **kwargs: Any) -> None:
+        addresses = kwargs.get("base_addresses") or {}
+        for name in ("api", "connect", "files", "meter_events"):
+            host = urlsplit(addresses.get(name) or "https://api.stripe.com").hostname
+            if host != "127.0.0.1":
+                raise AssertionError(f"a test built a Stripe client for {host}")
+        original(self, api_key, **kwargs)
+
+    monkeypatch.setattr(stripe.StripeClient, "__init__", guarded)

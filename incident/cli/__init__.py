@@ -75,7 +75,7 @@ class LazyGroup(click.Group):
             if debug:
                 logger.exception("details")
             ctx.exit(exc.exit_code)
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
+        except Exception as exc:
             err.print(f"Internal error: {escape(redact_text(repr(exc)))}")
             err.print("  Run again with --debug and report the traceback.")
             if debug:

@@ -130,7 +130,7 @@ def test_scan_cmd_clean_repository_exits_0(repo: GitRepo) -> None:
 
 
 def test_scan_cmd_incomplete_clean_exits_1(repo: GitRepo, tmp_path: Path) -> None:
-    """A shallow clone with nothing found is still not clean: exit 1, in every format."""
+    """A shallow clone with nothing found is not clean: exit 1, in every format."""
     for n in range(3):
         repo.commit({"f": f"{n}\n"}, f"c{n}")
     shallow = tmp_path / "shallow"
