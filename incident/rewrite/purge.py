@@ -1,0 +1,453 @@
+"""The purge, start to end: back up, rewrite, clean up, verify, push, report.
+
+Each irreversible step is journaled before and after, so another engineer can resume
+with ``respond --resume`` without a second backup, rewrite or push.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from incident.errors import ExitCode, IncidentError, UsageError
+from incident.journal import Journal, exclude_from_repository, utc_now
+from incident.redact import fingerprint, redact, redact_text
+from incident.rewrite.encodings import DEFAULT_MARKER
+from incident.rewrite.gitcmd import (
+    create_backup,
+    git_dir,
+    git_text,
+    is_bare,
+    list_refs,
+    mirror_clone,
+    refuse_unsafe_source,
+    run_git,
+)
+from incident.rewrite.history import (
+    RefChange,
+    RemovedFile,
+    RewriteOptions,
+    RewriteResult,
+    rewrite_history,
+)
+from incident.rewrite.nextsteps import NextStep, support_request, unreachable_copies
+from incident.rewrite.push import (
+    PushOutcome,
+    PushStep,
+    format_command,
+    plan_push,
+    push_refs,
+    remote_refs,
+    remote_url,
+)
+from incident.rewrite.verify import VerifyResult, verify_clean
+
+logger = logging.getLogger(__name__)
+
+STEP = "purge"
+
+
+@dataclass(frozen=True)
+class PurgeOptions:
+    """How to purge.
+
+    Attributes:
+        in_place: rewrite the given repository (after the backup) instead of a
+            fresh mirror clone.
+        workdir: where the backup and the mirror go (default: the incident
+            directory, or a folder next to the repository).
+        replacement: the marker that replaces each key.
+        dry_run: rewrite a throwaway mirror to count what would change; change
+            nothing.
+        push: force-push the rewritten refs to the remote.
+        remote: remote name (or URL) to push to.
+        secrets: exact secret values to purge; None means scan the repository.
+    """
+
+    in_place: bool = False
+    workdir: Path | None = None
+    replacement: str = DEFAULT_MARKER
+    dry_run: bool = False
+    push: bool = False
+    remote: str = "origin"
+    secrets: tuple[str, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class PurgedKey:
+    """A key the purge removed, as it may be shown."""
+
+    redacted: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """Everything the purge did and what is left for the operator.
+
+    Attributes:
+        repository: the repository given.
+        keys: the keys purged (redacted, fingerprinted).
+        dry_run: nothing was changed; the counts are what a purge would change.
+        backup: the bundle holding the original history (and the keys).
+        rewritten: the rewritten repository (the mirror, or the repository itself).
+        commit_map_path: old -> new commit ids, one pair per line.
+        commits_total, commits_rewritten, blobs_changed: counts.
+        refs: every ref that changed (rewritten, created by a rename, deleted).
+        first_changed_commits: the oldest rewritten commits (original ids).
+        removed_files: files removed from history (archives, binaries).
+        signatures_removed, submodules, lfs_pointers, notes_moved: see
+            RewriteResult.
+        forms: encodings that were replaced.
+        verification: the verdict of the final check (None for a dry run).
+        remote: the push target, if known.
+        push_outcomes: what the remote said per ref (empty without --push).
+        push_commands: the commands to push by hand (without --push).
+        next_steps: what no rewrite can reach, each with an action.
+        support_request: text for the hosting service's support.
+        resumed: this run continued an earlier one from its journal.
+    """
+
+    repository: Path
+    keys: list[PurgedKey]
+    dry_run: bool
+    backup: Path | None = None
+    rewritten: Path | None = None
+    commit_map_path: Path | None = None
+    commits_total: int = 0
+    commits_rewritten: int = 0
+    blobs_changed: int = 0
+    refs: list[RefChange] = field(default_factory=list)
+    first_changed_commits: list[str] = field(default_factory=list)
+    removed_files: list[RemovedFile] = field(default_factory=list)
+    signatures_removed: list[str] = field(default_factory=list)
+    submodules: list[str] = field(default_factory=list)
+    lfs_pointers: list[str] = field(default_factory=list)
+    notes_moved: int = 0
+    forms: frozenset[str] = frozenset()
+    verification: VerifyResult | None = None
+    remote: str | None = None
+    push_outcomes: list[PushOutcome] = field(default_factory=list)
+    push_commands: list[str] = field(default_factory=list)
+    next_steps: list[NextStep] = field(default_factory=list)
+    support_request: str = ""
+    resumed: bool = False
+
+    @property
+    def refs_deleted(self) -> list[RefChange]:
+        return [ref for ref in self.refs if ref.status == "deleted"]
+
+    @property
+    def pushed(self) -> bool:
+        return bool(self.push_outcomes) and all(o.ok for o in self.push_outcomes
+                                                if o.action != "skip")
+
+
+class PurgeVerificationError(IncidentError):
+    """The rewritten repository still holds a purged key; the backup is kept."""
+
+    # Exit code 1, as for a scan with findings: a key is still there.
+    exit_code = ExitCode.FINDINGS
+
+    def __init__(self, message: str, hint: str, result: PurgeResult) -> None:
+        super().__init__(message, hint)
+        self.result = result
+
+
+def purge_repository(repo: Path, options: PurgeOptions,
+                     journal: Journal | None = None) -> PurgeResult:
+    """Remove every leaked key from repo's history, prove it, and push if asked.
+
+    Args:
+        repo: the repository holding the keys.
+        options: see PurgeOptions.
+        journal: the incident's journal; events go there before and after each
+            irreversible step, and an earlier run recorded there is resumed.
+
+    Raises:
+        RefusedError: shallow clone, or uncommitted changes with --in-place.
+        PurgeVerificationError: a key remains after the rewrite (backup kept).
+        GitError: git or git-filter-repo failed (backup kept).
+    """
+    repo = repo.resolve()
+    git_dir(repo)
+    resumed = _resume(repo, options, journal)
+    if resumed is not None:
+        return resumed
+    refuse_unsafe_source(repo, in_place=options.in_place)
+    secrets = _secrets(repo, options)
+    keys = [PurgedKey(redact(s), fingerprint(s)) for s in secrets]
+    if not secrets:
+        return PurgeResult(repository=repo, keys=[], dry_run=options.dry_run)
+    if options.dry_run:
+        return _dry_run(repo, secrets, keys, options)
+
+    # Ask the remote first: with --push, an unreachable remote stops the purge
+    # before anything is written.
+    url = _target_url(repo, options)
+    remote_values = remote_refs(repo, url) if options.push and url else None
+    workdir = _workdir(repo, options, journal)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = _recorder(journal, repo)
+
+    backup = workdir / f"{repo.name.removesuffix('.git')}-backup-{stamp}.bundle"
+    record("backup-started", path=str(backup))
+    create_backup(repo, backup)
+    record("backup-done", path=str(backup))
+
+    target = repo if options.in_place else mirror_clone(
+        repo, workdir / f"{repo.name.removesuffix('.git')}-purged-{stamp}.git")
+    record("rewrite-started", target=str(target),
+           keys=[{"redacted": k.redacted, "fingerprint": k.fingerprint} for k in keys])
+    rewrite = rewrite_history(target, secrets, RewriteOptions(options.replacement))
+    record("rewrite-done", target=str(target), backup=str(backup),
+           commit_map=str(rewrite.commit_map_path),
+           commits_rewritten=rewrite.commits_rewritten,
+           first_changed=rewrite.first_changed_commits[:20],
+           refs_changed=len(rewrite.refs_changed),
+           removed_files=len(rewrite.removed_files))
+
+    record("verify-started", target=str(target))
+    verification = verify_clean(target, secrets)
+    record("verify-done", target=str(target), clean=verification.clean,
+           remnants=len(verification.remnants), checked_at=verification.checked_at)
+    result = _result(repo, keys, backup, rewrite, verification, url)
+    if not verification.clean:
+        raise _verification_error(result)
+
+    steps, skipped = plan_push(rewrite, remote_values)
+    return _finish(result, steps, skipped, options, url, remote_values, record,
+                   done=set())
+
+
+def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcome],
+            options: PurgeOptions, url: str | None,
+            remote_values: dict[str, str] | None, record: _Recorder,
+            done: set[str]) -> PurgeResult:
+    """Push (or print the commands), then attach the next steps."""
+    assert result.rewritten is not None
+    outcomes: list[PushOutcome] = []
+    commands: list[str] = []
+    if options.push and url:
+        todo = [s for s in steps if s.ref_id not in done]
+        record("push-started", remote=url, refs=len(todo))
+        outcomes = push_refs(
+            result.rewritten, url, todo,
+            lambda step, outcome: record("push-ref", ref_id=step.ref_id,
+                                         name=step.name, action=step.action,
+                                         ok=outcome.ok, detail=outcome.detail),
+        ) + skipped
+        record("push-done", remote=url,
+               refused=sum(1 for o in outcomes if not o.ok))
+    else:
+        target = url or options.remote
+        commands = [format_command(result.rewritten, target, s) for s in steps]
+
+    pull_refs = sorted(r for r in (remote_values or {}) if r.startswith("refs/pull/"))
+    failed = [o.name for o in outcomes if not o.ok]
+    steps_left = unreachable_copies(
+        source=None if result.rewritten == result.repository else str(
+            result.repository),
+        backup=str(result.backup), pushed=not steps or (bool(outcomes) and not failed),
+        push_failed=failed, first_changed=result.first_changed_commits,
+        pull_refs=pull_refs, signatures_removed=len(result.signatures_removed),
+        removed_files=len(result.removed_files), submodules=result.submodules,
+        lfs_pointers=result.lfs_pointers,
+    )
+    request = support_request(url or str(result.repository),
+                              result.first_changed_commits, pull_refs,
+                              result.commits_rewritten, utc_now()[:10])
+    return replace(result, push_outcomes=outcomes, push_commands=commands,
+                    next_steps=steps_left, support_request=request)
+
+
+def _result(repo: Path, keys: list[PurgedKey], backup: Path | None,
+            rewrite: RewriteResult, verification: VerifyResult | None,
+            url: str | None) -> PurgeResult:
+    # NOTE: in a mirror, filter-repo folds refs/remotes/origin/* into branches;
+    # those deletions are bookkeeping of the copy, not changes to report.
+    refs = [ref for ref in rewrite.refs_changed
+            if rewrite.repository == repo or not ref.ref.startswith("refs/remotes/")]
+    removed_blobs = {(f.path, f.commit) for f in rewrite.removed_files}
+    return PurgeResult(
+        repository=repo,
+        keys=keys,
+        dry_run=False,
+        backup=backup,
+        rewritten=rewrite.repository,
+        commit_map_path=rewrite.commit_map_path,
+        commits_total=len(rewrite.commit_map),
+        commits_rewritten=rewrite.commits_rewritten,
+        blobs_changed=rewrite.blobs_rewritten + rewrite.blobs_recompressed
+        + len(removed_blobs),
+        refs=refs,
+        first_changed_commits=rewrite.first_changed_commits,
+        removed_files=rewrite.removed_files,
+        signatures_removed=rewrite.signatures_removed,
+        submodules=rewrite.submodules,
+        lfs_pointers=rewrite.lfs_pointers,
+        notes_moved=rewrite.notes_moved,
+        forms=rewrite.forms,
+        verification=verification,
+        remote=url,
+    )
+
+
+def _verification_error(result: PurgeResult) -> PurgeVerificationError:
+    assert result.verification is not None
+    lines = [r.describe() for r in result.verification.remnants[:20]]
+    if result.verification.incomplete:
+        lines.append("the verification scan could not read every object")
+    return PurgeVerificationError(
+        f"the rewritten repository {result.rewritten} is NOT clean: "
+        + "; ".join(lines),
+        f"Nothing was pushed. The backup {result.backup} is kept; keep it until a "
+        "purge verifies clean. Report this with the lines above.",
+        result,
+    )
+
+
+def _dry_run(repo: Path, secrets: list[str], keys: list[PurgedKey],
+             options: PurgeOptions) -> PurgeResult:
+    """Rewrite a throwaway mirror in a private temp folder to count the changes."""
+    scratch = Path(tempfile.mkdtemp(prefix="incident-purge-dry-run-"))
+    try:
+        mirror = mirror_clone(repo, scratch / "mirror.git")
+        rewrite = rewrite_history(mirror, secrets,
+                                  RewriteOptions(options.replacement, cleanup=False))
+        result = _result(repo, keys, None, rewrite, None, None)
+    finally:
+        # The scratch copy holds the keys: it must not outlive the dry run.
+        shutil.rmtree(scratch, ignore_errors=True)
+    return replace(result, dry_run=True, rewritten=None, commit_map_path=None)
+
+
+def _secrets(repo: Path, options: PurgeOptions) -> list[str]:
+    if options.secrets is not None:
+        return sorted(set(options.secrets))
+    from incident.history import scan_repository
+
+    report = scan_repository(repo)
+    if report.incomplete:
+        logger.warning("the scan of %s could not read every object; keys there "
+                       "cannot be purged", repo)
+    return sorted({f.secret for f in report.findings
+                   if f.kind.is_secret and f.ignored is None})
+
+
+def _target_url(repo: Path, options: PurgeOptions) -> str | None:
+    """The push URL: required with --push, optional (for the commands) without."""
+    try:
+        return remote_url(repo, options.remote)
+    except UsageError:
+        if options.push:
+            raise
+        return None
+
+
+def _workdir(repo: Path, options: PurgeOptions, journal: Journal | None) -> Path:
+    if options.workdir is not None:
+        directory = options.workdir.resolve()
+    elif journal is not None:
+        directory = journal.directory
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        directory = repo.parent / f"{repo.name.removesuffix('.git')}.purge-{stamp}"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The backup holds the keys: if it sits in the work tree, git must never
+    # offer to commit it.
+    if not is_bare(repo):
+        top = Path(git_text(repo, "rev-parse", "--show-toplevel"))
+        exclude_from_repository(git_dir(repo), top, directory)
+    return directory
+
+
+class _Recorder:
+    """Journal events of this purge (a no-op without a journal)."""
+
+    def __init__(self, journal: Journal | None, repo: Path) -> None:
+        self.journal = journal
+        self.repo = str(repo)
+
+    def __call__(self, event: str, **data: object) -> None:
+        if self.journal is not None:
+            self.journal.append(STEP, event, repo=self.repo, **data)
+
+
+def _recorder(journal: Journal | None, repo: Path) -> _Recorder:
+    return _Recorder(journal, repo)
+
+
+def _resume(repo: Path, options: PurgeOptions,
+            journal: Journal | None) -> PurgeResult | None:
+    """Continue an earlier purge recorded in the journal, without redoing steps.
+
+    Resumes only from a verified-clean rewrite; anything earlier is redone from the
+    start (the backup of a half-finished run is kept where it is).
+    """
+    if journal is None or options.dry_run:
+        return None
+    verified = journal.find(STEP, "verify-done", repo=str(repo), clean=True)
+    rewrites = journal.find(STEP, "rewrite-done", repo=str(repo))
+    if not verified or not rewrites:
+        return None
+    done_rewrite = rewrites[-1].data
+    target = Path(done_rewrite["target"])
+    if not target.exists():
+        return None
+    pushed = journal.find(STEP, "push-done", repo=str(repo))
+    url = _target_url(repo, options)
+    rewrite = _rebuild_rewrite(target, Path(done_rewrite["backup"]),
+                               Path(done_rewrite["commit_map"]),
+                               list(done_rewrite.get("first_changed", [])))
+    started = journal.find(STEP, "rewrite-started", repo=str(repo))
+    keys = [PurgedKey(k["redacted"], k["fingerprint"])
+            for k in (started[-1].data.get("keys", []) if started else [])]
+    base = _result(repo, keys, Path(done_rewrite["backup"]), rewrite,
+                   VerifyResult(clean=True,
+                                checked_at=verified[-1].data.get("checked_at", "")),
+                   url)
+    base = replace(base, resumed=True)
+    if pushed and options.push:
+        # NOTE: the push already ran to its end; a second one could overwrite refs
+        # that others have fixed since. Report and stop.
+        return base
+    done = {e.data["ref_id"] for e in journal.find(STEP, "push-ref", repo=str(repo))
+            if e.data.get("ok")}
+    remote_values = remote_refs(repo, url) if options.push and url else None
+    steps, skipped = plan_push(rewrite, remote_values)
+    return _finish(base, steps, skipped, options, url, remote_values,
+                   _recorder(journal, repo), done)
+
+
+def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
+                     first_changed: list[str]) -> RewriteResult:
+    """What a resumed run needs of the rewrite: refs before/after and the map."""
+    before: dict[str, str] = {}
+    heads = run_git(target, "bundle", "list-heads", str(backup)).stdout.decode(
+        "utf-8", "surrogateescape")
+    for line in heads.splitlines():
+        sha, _, name = line.partition(" ")
+        if name != "HEAD":
+            before[name] = sha
+    after = list_refs(target)
+    commit_map: dict[str, str] = {}
+    if commit_map_path.exists():
+        for line in commit_map_path.read_text().splitlines()[1:]:
+            old, new = line.split()
+            commit_map[old] = new
+    refs = [RefChange(name=redact_text(name), old=before.get(name),
+                      new=after.get(name), ref=name)
+            for name in sorted(set(before) | set(after))]
+    return RewriteResult(
+        repository=target, commit_map=commit_map, commit_map_path=commit_map_path,
+        refs=refs, first_changed_commits=first_changed, removed_files=[],
+        blobs_rewritten=0, blobs_recompressed=0, messages_rewritten=0,
+        forms=frozenset(), signatures_removed=[], submodules=[], lfs_pointers=[],
+        notes_moved=0, annotated_tags=frozenset(),
+    )
+
