@@ -53,3 +53,21 @@ class RedactingFilter(logging.Filter):
             record.msg = masked
             record.args = ()
         return True
+
+
+class SecretView:
+    """How a record that holds a ``secret`` shows it: fingerprint and redacted form.
+
+    Mixed into the dataclasses that carry a secret value (findings, matches, leaked
+    keys), which declare ``secret`` with ``field(repr=False)``.
+    """
+
+    secret: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.secret)
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.secret)

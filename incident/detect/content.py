@@ -28,10 +28,8 @@ from incident.detect.placeholders import placeholder_reason
 from incident.detect.rules import (
     KEY_PATTERN,
     PLACEHOLDER_PATTERN,
-    KeyKind,
-    Mode,
-    classify,
 )
+from incident.detect.secret import ClassifiedSecret
 
 # A decompressed member or stream larger than this is scanned up to this size and
 # reported as truncated: a zip bomb must not take the scanner down.
@@ -70,7 +68,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass(frozen=True)
-class KeyMatch:
+class KeyMatch(ClassifiedSecret):
     """One occurrence of a credential (or a placeholder) inside one object.
 
     Attributes:
@@ -89,13 +87,6 @@ class KeyMatch:
     member: str | None = None
     ignored: str | None = None
 
-    @property
-    def kind(self) -> KeyKind:
-        return classify(self.secret)[0]
-
-    @property
-    def mode(self) -> Mode:
-        return classify(self.secret)[1]
 
 
 PLAIN, UTF16, BASE64, URL, ESCAPE = "plain", "utf-16", "base64", "url", "escape"
@@ -177,17 +168,20 @@ def _has_left_boundary(data: bytes, start: int) -> bool:
     return start >= 6 and data[start - 6 : start - 4] == b"\\u"
 
 
-def _plain(data: bytes, line_base: int | None = None) -> Iterator[tuple[str, int]]:
+def _plain(
+    data: bytes, line_base: int | None = None, *, glued: bool = False
+) -> Iterator[tuple[str, int]]:
     """Yield (secret, line) for every key in data, in order.
 
     The regex runs only where a needle is, never across the whole buffer: Python's
     engine cannot skip ahead on an alternation and would crawl over every byte.
+    With glued, a key right after a letter counts too: decoded bytes have no words.
     """
     found: list[tuple[int, str]] = []
     for needle, back in ((b"_live_", 2), (b"_test_", 2), (b"whsec_", 0)):
         for offset in _occurrences(data, needle):
             start = offset - back
-            if start < 0 or not _has_left_boundary(data, start):
+            if start < 0 or not (glued or _has_left_boundary(data, start)):
                 continue
             match = KEY_PATTERN.match(data, start)
             if match:
@@ -214,7 +208,7 @@ def _utf16(data: bytes) -> Iterator[tuple[str, int]]:
             if "_live_" not in text and "_test_" not in text and "whsec_" not in text:
                 continue
             encoded = text.encode("utf-8", "replace")
-            yield from _plain(encoded)
+            yield from _plain(encoded, glued=True)
 
 
 # Enough base64 after a needle to hold the longest key (255 characters -> 340).
@@ -235,7 +229,7 @@ def _base64(data: bytes) -> Iterator[tuple[str, int]]:
             window = data[start : _BASE64_AFTER.match(data, offset).end()]
             line = lines.at(offset)
             for decoded in _decode_base64_run(window):
-                for secret, _ in _plain(decoded):
+                for secret, _ in _plain(decoded, glued=True):
                     yield secret, line
 
 
@@ -284,7 +278,8 @@ def _lines_with(data: bytes, needles: tuple[bytes, ...]) -> Iterator[tuple[int, 
 def _url(data: bytes) -> Iterator[tuple[str, int]]:
     """Percent-encoded keys, decoded one line at a time."""
     for number, line in _lines_with(data, (URL_NEEDLE,)):
-        for secret, _ in _plain(urllib.parse.unquote_to_bytes(line), number):
+        decoded = urllib.parse.unquote_to_bytes(line)
+        for secret, _ in _plain(decoded, number, glued=True):
             yield secret, number
 
 
@@ -293,7 +288,7 @@ def _escaped(data: bytes) -> Iterator[tuple[str, int]]:
     for number, line in _lines_with(data, ESCAPE_NEEDLES):
         decoded = _unescape(line)
         if decoded != line:
-            for secret, _ in _plain(decoded, number):
+            for secret, _ in _plain(decoded, number, glued=True):
                 yield secret, number
 
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from incident.detect.content import KeyMatch, scan_bytes
-from incident.detect.rules import KeyKind, Mode, classify
-from incident.redact import fingerprint, redact
+from incident.detect.secret import ClassifiedSecret
 
 
 def secret_matches(data: bytes) -> list[KeyMatch]:
@@ -16,7 +15,7 @@ def secret_matches(data: bytes) -> list[KeyMatch]:
 
 
 @dataclass(frozen=True)
-class GuardFinding:
+class GuardFinding(ClassifiedSecret):
     """One secret a commit or push would add (or carries over).
 
     Attributes:
@@ -39,21 +38,9 @@ class GuardFinding:
     allowed: str | None = None
     existing: bool = False
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.secret)
 
-    @property
-    def redacted(self) -> str:
-        return redact(self.secret)
 
-    @property
-    def kind(self) -> KeyKind:
-        return classify(self.secret)[0]
 
-    @property
-    def mode(self) -> Mode:
-        return classify(self.secret)[1]
 
     @property
     def blocks(self) -> bool:

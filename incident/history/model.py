@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from incident.detect.rules import KeyKind, Mode
-from incident.redact import fingerprint, redact
+from incident.redact import SecretView
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Location:
 
 
 @dataclass
-class Finding:
+class Finding(SecretView):
     """One distinct secret value with every place it was found.
 
     The secret itself is kept out of repr() and to_dict(): only the redacted form
@@ -96,13 +96,7 @@ class Finding:
     first_seen: CommitInfo | None = None
     ignored: str | None = None
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.secret)
 
-    @property
-    def redacted(self) -> str:
-        return redact(self.secret)
 
     @property
     def reachable(self) -> bool:

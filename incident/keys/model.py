@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from incident.detect.rules import KeyKind, Mode, classify
-from incident.redact import fingerprint, redact
+from incident.redact import SecretView
 
 MAX_GRACE_MINUTES = 10080  # Stripe's limit for expire_current_key_in_minutes
 PREVIEW_VERSION = "2026-10-14.preview"
@@ -36,7 +36,7 @@ class Liveness(StrEnum):
 
 
 @dataclass(frozen=True)
-class LeakedKey:
+class LeakedKey(SecretView):
     """One leaked credential to roll; the value stays out of repr()."""
 
     secret: str = field(repr=False)
@@ -62,13 +62,7 @@ class LeakedKey:
             secret=finding.secret, kind=finding.kind, mode=finding.mode, source=where
         )
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.secret)
 
-    @property
-    def redacted(self) -> str:
-        return redact(self.secret)
 
 
 @dataclass(frozen=True)
