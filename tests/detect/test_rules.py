@@ -169,3 +169,20 @@ def test_long_lines_and_binary_files() -> None:
 
     assert secrets_in(long_line) == [LIVE]
     assert secrets_in(binary) == [LIVE]
+
+
+def test_key_glued_to_a_word_is_not_a_key() -> None:
+    """``disk_test_…`` is an identifier, not a key (gitleaks' false positive)."""
+    body = fake_key(seed="glued")[8:]
+
+    assert secrets_in(f"disk_test_{body}".encode()) == []
+    assert secrets_in(f"mask_live_{body}".encode()) == []
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["\\n", "\\t", "%3D", "\\u003d", "\\x3d", "(", "'", " ", "="],
+)
+def test_key_after_an_escape_or_encoding_is_a_key(before: str) -> None:
+    """A letter that ends an escape sequence is a boundary: ``"a\\nsk_live_…"``."""
+    assert secrets_in(f'"a{before}{LIVE}"'.encode()) == [LIVE]
