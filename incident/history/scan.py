@@ -19,6 +19,7 @@ from incident.detect.content import KeyMatch, is_container, scan_bytes
 from incident.detect.placeholders import placeholder_reason
 from incident.detect.prefilter import select_prefilter
 from incident.detect.rules import KEY_PATTERN, classify
+from incident.errors import GitError
 from incident.history import lfs
 from incident.history.model import (
     CommitInfo,
@@ -32,7 +33,9 @@ from incident.history.objects import StreamCounts, StreamProblems, iter_objects
 from incident.history.placement import (
     Introduction,
     Placement,
+    find_introductions,
     is_note_path,
+    iso_utc,
     place,
 )
 from incident.history.repository import Repository, open_repository, run_git
@@ -76,8 +79,6 @@ def _tag_header(data: bytes) -> tuple[str, CommitInfo | None]:
 
 
 def _parse_person(raw: bytes) -> CommitInfo | None:
-    from incident.history.placement import iso_utc
-
     text = raw.decode("utf-8", "replace")
     name, _, rest = text.partition(" <")
     email, _, when = rest.partition("> ")
@@ -310,6 +311,24 @@ def _build_findings(
     return builder.findings()
 
 
+MAX_MISSING_PLACED = 500
+
+
+def _where_missing(repo: Repository, missing: list[str]) -> dict[str, Introduction]:
+    """The path and commit that first brought in each missing object, where known."""
+    if not missing:
+        return {}
+    wanted = set(missing[:MAX_MISSING_PLACED])
+    try:
+        found = find_introductions(repo, wanted, ["--all", "--reflog"], reachable=True)
+    except GitError:
+        return {}  # the walk itself needs objects that are gone: ids are all we have
+    places: dict[str, Introduction] = {}
+    for intro in sorted(found, key=lambda i: i.commit):
+        places.setdefault(intro.blob, intro)
+    return places
+
+
 def _unscanned(
     repo: Repository,
     problems: StreamProblems,
@@ -338,16 +357,21 @@ def _unscanned(
             )
         )
     unreadable = {oid for oid, _ in problems.unreadable}
+    places = _where_missing(repo, walk.missing)
     for oid in walk.missing:
         if oid in unreadable:
             continue
+        where = places.get(oid)
+        at = f" ({where.path} in commit {where.commit[:12]})" if where else ""
         items.append(
             Unscanned(
                 "missing-object",
                 oid,
-                f"object {oid} is referenced by history but absent from the object "
-                "store (partial or size-limited clone?). Fetch it, e.g. "
-                "`git fetch origin` from a complete remote, and scan again.",
+                f"object {oid}{at} is referenced by history but absent from the "
+                "object store (a partial, size-limited or damaged clone); its "
+                "content was not scanned. Fetch it from a complete remote "
+                "(git fetch origin) and scan again.",
+                path=where.path if where else None,
             )
         )
     for failure in [] if repo.shallow else walk.failures:

@@ -362,9 +362,8 @@ def test_scan_missing_blob_is_named_and_rest_still_scanned(repo: GitRepo) -> Non
     report = scan_repository(repo.path)
 
     assert report.incomplete
-    assert [u.object_id for u in report.unscanned if u.kind == "missing-object"] == [
-        gone
-    ]
+    [missing] = [u for u in report.unscanned if u.kind == "missing-object"]
+    assert (missing.object_id, missing.path) == (gone, "gone.txt")
     assert only(report).secret == KEY
 
 
