@@ -20,6 +20,7 @@ from incident.keys import (
     RollOptions,
     RollResult,
     RollStatus,
+    check_roll_options,
     roll_keys,
 )
 from incident.redact import short_fingerprint
@@ -138,6 +139,7 @@ def roll_cmd(
         deliver=deliver,
         dry_run=dry_run,
     )
+    check_roll_options(options, leaked)
     _print_plan(leaked, options)
     if not dry_run and not yes:
         click.confirm("Rotate now? The old keys stop working", abort=True, err=True)
@@ -292,7 +294,10 @@ def _print_notes(results: list[RollResult], journal: Journal | None) -> None:
         for r in results
         if r.status in (RollStatus.FAILED, RollStatus.NOT_FOUND, RollStatus.AMBIGUOUS)
     ]
-    err.print(f"{rolled} of {len(results)} key(s) rolled; see the journal for details.")
+    err.print(
+        f"{rolled} of {len(results)} key(s) rolled"
+        + ("; see the journal for details." if journal is not None else ".")
+    )
     if journal is not None and retry:
         err.print(
             "After fixing the cause, resume with: incident roll "

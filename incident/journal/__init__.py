@@ -66,6 +66,8 @@ class Journal:
         self.directory = directory
         self.path = directory / JOURNAL_NAME
         self.incident_id = directory.name
+        # Who runs the tool (git identity); stamped on events that name no actor.
+        self.actor: str | None = None
 
     @classmethod
     def create(
@@ -108,7 +110,8 @@ class Journal:
             SecretInJournalError: the event would hold a key-shaped value.
         """
         entry = JournalEvent(
-            time=utc_now(), step=step, event=event, data=data, actor=actor
+            time=utc_now(), step=step, event=event, data=data,
+            actor=actor or self.actor,
         )
         line = json.dumps(entry.to_dict(), sort_keys=True, default=str)
         if KEY_PATTERN.search(line.encode()):

@@ -17,7 +17,7 @@ from incident.keys.model import (
     RollResult,
     RollStatus,
 )
-from incident.keys.roll import roll_keys
+from incident.keys.roll import check_roll_options, roll_keys
 from incident.keys.webhook import manual_step_id, webhook_roll_steps
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "RollResult",
     "RollStatus",
     "StripeKeyService",
+    "check_roll_options",
     "manual_step_id",
     "match_key_objects",
     "roll_keys",

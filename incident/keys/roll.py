@@ -80,14 +80,12 @@ def roll_keys(
             per-key Stripe failures become results with status ``failed``.
     """
     _check_options(options, journal)
-    targets = [parse_target(spec) for spec in options.deliver]
     service = service or StripeKeyService(
         options.api_base,
         max_network_retries=options.max_network_retries,
         retry_seconds=options.retry_seconds,
         request_timeout=options.request_timeout,
     )
-    roller = _Roller(options, journal, service, targets)
     unique = list(
         {
             key.fingerprint: key
@@ -95,6 +93,8 @@ def roll_keys(
             if key.kind is not KeyKind.PUBLISHABLE_KEY
         }.values()
     )
+    targets = targets_per_key(options.deliver, unique)
+    roller = _Roller(options, journal, service, targets)
     if journal is not None and not options.dry_run:
         refuse_unfinished_elsewhere(journal, unique)
     roller.record(
@@ -103,7 +103,7 @@ def roll_keys(
         keys=[k.fingerprint for k in unique],
         dry_run=options.dry_run,
         grace_minutes=options.grace_minutes,
-        targets=[t.describe() for t in targets],
+        targets=sorted({t.describe() for ts in targets.values() for t in ts}),
         credential="leaked-key" if options.use_leaked_key else "operator-key",
     )
     results = []
@@ -120,7 +120,69 @@ def roll_keys(
     return results
 
 
-def _check_options(options: RollOptions, journal: Journal | None) -> None:
+def targets_per_key(
+    specs: Sequence[str], keys: Sequence[LeakedKey]
+) -> dict[str, list[Target]]:
+    """Each key's own delivery targets, with ``{fingerprint}``, ``{index}`` and
+    ``{mode}`` in a spec filled in for that key.
+
+    Two new keys delivered to one place would leave only the last one there, and
+    the first would be lost for good; so with more than one key to deliver, every
+    spec must name a placeholder that tells the keys apart.
+
+    Raises:
+        UsageError: a spec cannot be parsed, or is shared by several keys.
+    """
+    delivered = [k for k in keys if k.kind is not KeyKind.WEBHOOK_SECRET]
+    if len(delivered) > 1:
+        shared = [s for s in specs if not any(p in s for p in _DISTINCT_PLACEHOLDERS)]
+        if shared:
+            raise UsageError(
+                f"{len(delivered)} keys would all be delivered to {shared[0]!r}; "
+                "each new key would overwrite the one before",
+                "Put {fingerprint} or {index} in the target, e.g. "
+                "--deliver 'file:new-keys/stripe-{index}.key' or "
+                "--deliver 'env-file:.env:STRIPE_SECRET_KEY_{index}'",
+            )
+    per_key = {
+        key.fingerprint: [
+            parse_target(_fill(spec, key.fingerprint[:12], index, str(key.mode)))
+            for spec in specs
+        ]
+        for index, key in enumerate(delivered, start=1)
+    }
+    for spec in specs:
+        # A bad spec is refused even when no key needs it.
+        parse_target(_fill(spec, "0" * 12, 1, "live"))
+    return per_key
+
+
+def _fill(spec: str, short_fingerprint: str, index: int, mode: str) -> str:
+    return (
+        spec.replace("{fingerprint}", short_fingerprint)
+        .replace("{index}", str(index))
+        .replace("{mode}", mode)
+    )
+
+
+_DISTINCT_PLACEHOLDERS = ("{fingerprint}", "{index}")
+
+
+def check_roll_options(options: RollOptions, leaked: Sequence[LeakedKey]) -> None:
+    """Refuse options that cannot work, before an incident is opened for them.
+
+    Raises:
+        UsageError: grace out of range, no credential, a bad or shared --deliver.
+    """
+    _check_options(options, None if options.dry_run else _NO_JOURNAL_NEEDED)
+    unique = {k.fingerprint: k for k in leaked if k.kind is not KeyKind.PUBLISHABLE_KEY}
+    targets_per_key(options.deliver, list(unique.values()))
+
+
+_NO_JOURNAL_NEEDED = object()
+
+
+def _check_options(options: RollOptions, journal: object | None) -> None:
     if not 0 <= options.grace_minutes <= MAX_GRACE_MINUTES:
         raise UsageError(
             f"--grace {options.grace_minutes} is outside "
@@ -147,12 +209,15 @@ class _Roller:
         options: RollOptions,
         journal: Journal | None,
         service: KeyService,
-        targets: list[Target],
+        targets: dict[str, list[Target]],
     ) -> None:
         self.options = options
         self.journal = journal
         self.service = service
-        self.targets = targets
+        self.targets_by_key = targets
+
+    def targets(self, key_fingerprint: str) -> list[Target]:
+        return self.targets_by_key.get(key_fingerprint, [])
 
     # -- journal ------------------------------------------------------------
 
@@ -311,7 +376,8 @@ class _Roller:
         minutes = SELF_AUTH_WINDOW_MINUTES if self_auth else grace
         if self.options.dry_run:
             targets = (
-                ", ".join(t.describe() for t in self.targets) or "an emergency file"
+                ", ".join(t.describe() for t in self.targets(key.fingerprint))
+                or "an emergency file"
             )
             return self.result(
                 key,
@@ -394,7 +460,10 @@ class _Roller:
 
         emergency = self.journal.secret_file(f"new-key-{key.fingerprint[:12]}.txt")
         outcome = deliver_secret(
-            new_secret, self.targets, emergency, attempts=self.options.delivery_attempts
+            new_secret,
+            self.targets(key.fingerprint),
+            emergency,
+            attempts=self.options.delivery_attempts
         )
         self.record(
             "delivered",
@@ -454,7 +523,7 @@ class _Roller:
             )
         emergency = delivered.get("emergency_file")
         targets = list(delivered.get("targets") or [])
-        if emergency and self.targets:
+        if emergency and self.targets(key.fingerprint):
             messages.insert(
                 0,
                 f"Delivery failed; the new key is in {emergency} (0600). "

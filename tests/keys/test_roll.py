@@ -481,3 +481,37 @@ def test_roll_delivers_to_every_target_kind(
     stored = boto3.client("secretsmanager").get_secret_value(SecretId="prod/stripe")
     assert stored["SecretString"] == new_secret
     assert moto_server.startswith("http://127.0.0.1:")
+
+
+def test_roll_refuses_one_target_for_several_keys(
+    sandbox: SandboxHandle, live_key: str, tmp_path: Path, journal: Journal
+) -> None:
+    """The second new key would overwrite the first: refuse before any rotation."""
+    other = fake_key(LIVE_PREFIX, seed="other-live")
+    keys = [LeakedKey.from_secret(live_key), LeakedKey.from_secret(other)]
+    with pytest.raises(UsageError, match="overwrite"):
+        roll_keys(keys, options_for(sandbox, tmp_path), journal)
+    assert not journal.find("roll", "rotation-requested")
+
+
+def test_roll_fills_placeholders_per_key(
+    sandbox: SandboxHandle, live_key: str, tmp_path: Path, journal: Journal
+) -> None:
+    other = fake_key(LIVE_PREFIX, seed="other-live")
+    keys = [LeakedKey.from_secret(live_key), LeakedKey.from_secret(other)]
+    env_file = tmp_path / ".env"
+    options = options_for(
+        sandbox,
+        tmp_path,
+        deliver=(
+            f"file:{tmp_path}/new-{{fingerprint}}.key",
+            f"env-file:{env_file}:STRIPE_KEY_{{index}}",
+        ),
+    )
+    results = roll_keys(keys, options, journal)
+    assert [r.status for r in results] == [RollStatus.ROLLED] * 2
+    env = env_file.read_text()
+    for index, (key, result) in enumerate(zip(keys, results, strict=True), 1):
+        path = tmp_path / f"new-{key.fingerprint[:12]}.key"
+        assert path.read_text().strip() == minted(sandbox, result)
+        assert f"STRIPE_KEY_{index}={minted(sandbox, result)}" in env
