@@ -159,6 +159,13 @@ def expire_and_prune(repo: Path) -> None:
         run_git(repo, "reflog", "expire", "--expire=now",
                 "--expire-unreachable=now", *existing)
     run_git(repo, "gc", "--quiet", "--prune=now")
+    for name in _PAST_STATE_FILES:
+        # Records of past fetches, resets and commits: they name old ids, old ref
+        # names and old messages, any of which can hold a key. Git recreates them.
+        (git_dir(repo) / name).unlink(missing_ok=True)
+
+
+_PAST_STATE_FILES = ("FETCH_HEAD", "ORIG_HEAD", "COMMIT_EDITMSG", "SQUASH_MSG")
 
 
 def signed_objects(repo: Path) -> dict[str, Any]:

@@ -106,6 +106,11 @@ def unreachable_copies(
                  "reachable by id: send the support request below"
                  + (f" ({len(pull_refs)} pull-request refs seen)." if pull_refs
                     else ".")),
+        NextStep("Old objects on the remote",
+                 "After a force-push the remote still stores the old commits, "
+                 "unreachable, until it collects garbage. On a server you run: git "
+                 "reflog expire --expire=now --all && git gc --prune=now in its "
+                 "repository; on a hosting service, the support request asks for it."),
         NextStep("CI caches, artifacts and mirrors",
                  "Clear CI caches and build artifacts made from the old commits, and "
                  "re-sync any mirror."),

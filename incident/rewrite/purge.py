@@ -386,31 +386,39 @@ def _resume(repo: Path, options: PurgeOptions,
             journal: Journal | None) -> PurgeResult | None:
     """Continue an earlier purge recorded in the journal, without redoing steps.
 
-    Resumes only from a verified-clean rewrite; anything earlier is redone from the
-    start (the backup of a half-finished run is kept where it is).
+    A finished rewrite is never redone: if it was not verified yet, it is verified
+    now. Anything earlier is redone from the start (the backup of a half-finished
+    run is kept where it is). Refs are compared with the first backup this journal
+    recorded, which holds the history as it was before any rewrite.
     """
     if journal is None or options.dry_run:
         return None
-    verified = journal.find(STEP, "verify-done", repo=str(repo), clean=True)
     rewrites = journal.find(STEP, "rewrite-done", repo=str(repo))
-    if not verified or not rewrites:
+    backups = journal.find(STEP, "backup-done", repo=str(repo))
+    if not rewrites or not backups:
         return None
     done_rewrite = rewrites[-1].data
     target = Path(done_rewrite["target"])
     if not target.exists():
         return None
+    original = Path(backups[0].data["path"])
+    verified = [e for e in journal.find(STEP, "verify-done", repo=str(repo),
+                                        clean=True) if e.time >= rewrites[-1].time]
+    if verified:
+        checked_at = verified[-1].data.get("checked_at", "")
+    else:
+        checked_at = _verify_resumed(repo, target, original, options, journal)
     pushed = journal.find(STEP, "push-done", repo=str(repo))
     url = _target_url(repo, options)
-    rewrite = _rebuild_rewrite(target, Path(done_rewrite["backup"]),
-                               Path(done_rewrite["commit_map"]),
-                               list(done_rewrite.get("first_changed", [])))
+    first_changed = next((e.data["first_changed"] for e in rewrites
+                          if e.data.get("first_changed")), [])
+    rewrite = _rebuild_rewrite(target, original, Path(done_rewrite["commit_map"]),
+                               list(first_changed))
     started = journal.find(STEP, "rewrite-started", repo=str(repo))
     keys = [PurgedKey(k["redacted"], k["fingerprint"])
             for k in (started[-1].data.get("keys", []) if started else [])]
-    base = _result(repo, keys, Path(done_rewrite["backup"]), rewrite,
-                   VerifyResult(clean=True,
-                                checked_at=verified[-1].data.get("checked_at", "")),
-                   url)
+    base = _result(repo, keys, original, rewrite,
+                   VerifyResult(clean=True, checked_at=checked_at), url)
     base = replace(base, resumed=True)
     if pushed and options.push:
         # NOTE: the push already ran to its end; a second one could overwrite refs
@@ -422,6 +430,34 @@ def _resume(repo: Path, options: PurgeOptions,
     steps, skipped = plan_push(rewrite, remote_values)
     return _finish(base, steps, skipped, options, url, remote_values,
                    _recorder(journal, repo), done)
+
+
+def _verify_resumed(repo: Path, target: Path, original: Path,
+                    options: PurgeOptions, journal: Journal) -> str:
+    """Verify a rewrite that finished before a crash; return when it was checked.
+
+    Raises:
+        PurgeVerificationError: a key is still there.
+    """
+    if options.secrets is not None:
+        secrets = sorted(set(options.secrets))
+    else:
+        # The rewritten copy no longer holds the keys: read them from the backup.
+        from incident.history.bundle import scan_bundle
+
+        secrets = sorted({f.secret for f in scan_bundle(original).findings
+                          if f.kind.is_secret and f.ignored is None})
+    record = _recorder(journal, repo)
+    record("verify-started", target=str(target), resumed=True)
+    verification = verify_clean(target, secrets)
+    record("verify-done", target=str(target), clean=verification.clean,
+           remnants=len(verification.remnants), checked_at=verification.checked_at)
+    if not verification.clean:
+        keys = [PurgedKey(redact(s), fingerprint(s)) for s in secrets]
+        raise _verification_error(PurgeResult(
+            repository=repo, keys=keys, dry_run=False, backup=original,
+            rewritten=target, verification=verification))
+    return verification.checked_at
 
 
 def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,

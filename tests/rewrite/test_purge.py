@@ -317,3 +317,23 @@ def test_purge_repository_workdir_inside_repo_is_excluded(tmp_path: Path) -> Non
 
     assert work.git("status", "--porcelain") == ""
     assert "/.incident/" in (work.path / ".git" / "info" / "exclude").read_text()
+
+
+def test_purge_in_place_clears_records_of_past_operations(tmp_path: Path) -> None:
+    """FETCH_HEAD, ORIG_HEAD and COMMIT_EDITMSG name old refs and old messages, and
+    a key hides in those as well: an in-place purge must not leave them behind."""
+    work, _, key = _published(tmp_path)
+    work.branch("hotfix/" + key)
+    work.git("push", "-q", "origin", "hotfix/" + key)
+    work.git("fetch", "-q", "origin")  # FETCH_HEAD now names the branch
+    work.commit({"b.txt": "b\n"}, message=f"Rotate {key} later")  # COMMIT_EDITMSG
+    work.git("reset", "-q", "--hard", "HEAD")  # ORIG_HEAD
+    git_dir = work.path / ".git"
+    assert key in (git_dir / "FETCH_HEAD").read_text()
+
+    result = purge_repository(work.path, PurgeOptions(in_place=True, secrets=(key,)))
+
+    assert result.verification is not None and result.verification.clean
+    for name in ("FETCH_HEAD", "COMMIT_EDITMSG"):
+        path = git_dir / name
+        assert not path.exists() or key not in path.read_text()
