@@ -1,0 +1,575 @@
+"""Run a playbook against a repository, one journaled step at a time.
+
+Every step is recorded before it starts and after it ends. A resumed run skips the
+steps recorded as done; a step that was interrupted runs again, and the irreversible
+work inside it (a rotation, a rewrite, a push) resumes from its own journal events
+instead of happening twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from incident.detect.rules import KeyKind, Mode
+from incident.errors import IncidentError, RefusedError, StripeApiError
+from incident.history import Finding, ScanReport, open_repository, scan_repository
+from incident.journal import (
+    Journal,
+    exclude_from_repository,
+    operator_identity,
+    utc_now,
+)
+from incident.playbook import Playbook, Step, load_playbook
+from incident.redact import redact_text
+from incident.respond.exposure import ref_exposure, tip_departures
+from incident.respond.secrets import recover_findings
+
+logger = logging.getLogger(__name__)
+
+STEP = "respond"
+PLAYBOOK_COPY = "playbook.yaml"
+
+
+@dataclass(frozen=True)
+class RespondOptions:
+    """What the operator chose; everything but the credentials is journaled.
+
+    Attributes:
+        api_key: the operator's Stripe key (STRIPE_API_KEY); never journaled.
+        use_leaked_key: authenticate Stripe calls with each leaked key itself.
+        api_base: another Stripe base URL (the sandbox).
+        deliver: ``--deliver`` targets for the new keys.
+        grace: minutes the old keys keep working (None: the playbook's value).
+        include_test: also roll test-mode keys (None: the playbook's value).
+        in_place: rewrite the repository itself (None: the playbook's value).
+        push: run the push step (False: print the push commands instead).
+        remote: the remote to push to.
+        roll_tuning: RollOptions fields for timeouts and retries (tests shorten them).
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    use_leaked_key: bool = False
+    api_base: str | None = None
+    deliver: tuple[str, ...] = ()
+    grace: int | None = None
+    include_test: bool | None = None
+    in_place: bool | None = None
+    push: bool = True
+    remote: str = "origin"
+    roll_tuning: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("api_key")
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], api_key: str | None) -> RespondOptions:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["deliver"] = tuple(known.get("deliver", ()))
+        return cls(api_key=api_key, **known)
+
+
+class Ui(Protocol):
+    """How the runner talks to the operator (the CLI uses rich; tests are silent)."""
+
+    def step_started(self, step: Step) -> None: ...
+    def step_finished(self, step: Step, status: str, summary: str) -> None: ...
+    def manual_step(
+        self, step_id: str, title: str, instructions: list[str]
+    ) -> None: ...
+    def confirm(self, question: str) -> bool: ...
+    def note(self, text: str) -> None: ...
+
+
+@dataclass
+class StepOutcome:
+    """What an action reports: a one-line summary, and whether to stop the run."""
+
+    summary: str
+    stop: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RespondResult:
+    """How the run ended."""
+
+    incident_id: str
+    journal: Journal
+    status: str  # complete | manual-steps-open | stopped | declined
+    open_steps: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
+    stopped_at: str | None = None
+
+
+class RespondStopped(IncidentError):
+    """A step failed or was declined; the journal says where to resume."""
+
+    def __init__(self, message: str, hint: str, exit_code: int) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code  # type: ignore[assignment]
+
+
+class Responder:
+    """Runs one incident's playbook against one repository."""
+
+    def __init__(self, repo: Path, playbook: Playbook, options: RespondOptions,
+                 journal: Journal, ui: Ui, *, yes: bool = False) -> None:
+        self.repo = repo
+        self.playbook = playbook
+        self.options = options
+        self.journal = journal
+        self.ui = ui
+        self.yes = yes
+        self.findings: dict[str, Finding] = {}
+        self.report: ScanReport | None = None
+        self.actions: dict[str, Callable[[Step], StepOutcome]] = {
+            "scan": self._scan,
+            "liveness": self._liveness,
+            "roll": self._roll,
+            "purge": self._purge,
+            "push": self._push,
+            "report": self._report,
+        }
+
+    # -- starting and resuming ----------------------------------------------
+
+    @classmethod
+    def start(cls, repo: Path, playbook_path: Path | None, options: RespondOptions,
+              ui: Ui, *, root: Path | None, incident_id: str | None = None,
+              yes: bool = False) -> Responder:
+        """Open a new incident for repo and journal how it was started."""
+        repository = open_repository(repo)
+        playbook = load_playbook(playbook_path)
+        default_root = (repository.work_tree or Path.cwd()) / ".incident"
+        journal = Journal.create(root or default_root, incident_id)
+        if repository.work_tree is not None:
+            # The incident folder will hold secret files: keep it out of `git add`.
+            exclude_from_repository(repository.git_dir, repository.work_tree,
+                                    journal.directory)
+        journal.actor = _operator(repository.path)
+        shutil.copyfile(playbook.source, journal.directory / PLAYBOOK_COPY)
+        journal.append(STEP, "started", repo=str(repository.path),
+                       playbook=playbook.source, playbook_name=playbook.name,
+                       playbook_version=playbook.version,
+                       playbook_sha256=playbook.sha256, options=options.to_record())
+        return cls(repository.path, playbook, options, journal, ui, yes=yes)
+
+    @classmethod
+    def resume(cls, incident_id: str, ui: Ui, *, root: Path | None,
+               api_key: str | None, yes: bool = False) -> Responder:
+        """Reopen an incident where it stopped, with the options it started with.
+
+        Raises:
+            UsageError: no such incident, or it was not started by respond.
+        """
+        journal = Journal.open(root, incident_id)
+        started = journal.find(STEP, "started")
+        if not started:
+            raise RefusedError(
+                f"incident {journal.incident_id} was not started by incident respond",
+                "Resume it with the command that started it (incident roll or "
+                f"purge --incident {journal.incident_id}).")
+        data = started[0].data
+        repo = Path(data["repo"])
+        journal.actor = _operator(repo)
+        playbook = load_playbook(journal.directory / PLAYBOOK_COPY)
+        options = RespondOptions.from_record(data.get("options", {}), api_key)
+        return cls(repo, playbook, options, journal, ui, yes=yes)
+
+    # -- the run --------------------------------------------------------------
+
+    def run(self) -> RespondResult:
+        """Run every step not yet done, in order.
+
+        Raises:
+            RespondStopped: a step failed or the operator declined one; the message
+                says which and the hint says how to resume.
+        """
+        done = self.done_steps()
+        if done:
+            first_open = next((s.id for s in self.playbook.steps if s.id not in done),
+                              None)
+            self.journal.append(STEP, "resumed", from_step=first_open)
+        for step in self.playbook.steps:
+            if step.id in done:
+                self.ui.step_finished(step, "done", "done earlier")
+                continue
+            if step.manual:
+                self._open_manual(step.id, step.title, step.render_instructions(
+                    self.template_context()))
+                continue
+            if self._run_step(step).stop:
+                break
+        open_steps = self.open_manual_steps()
+        status = "manual-steps-open" if open_steps else "complete"
+        self.journal.append(STEP, "finished", status=status)
+        reports = [Path(e.data["path"]) for e in self.journal.find("record",
+                                                                    "report-written")]
+        return RespondResult(self.journal.incident_id, self.journal, status,
+                             open_steps, reports)
+
+    def _run_step(self, step: Step) -> StepOutcome:
+        base = {"title": step.title, "phase": step.phase, "action": step.action}
+        needs_findings = step.action in {"liveness", "roll", "purge", "push"}
+        if needs_findings and not self.findings:
+            self._load_findings()
+            if not self.findings:
+                self.journal.append(step.id, "step-skipped", reason="no secrets",
+                                    **base)
+                self.ui.step_finished(step, "skipped", "no Stripe secret to act on")
+                return StepOutcome("no secrets")
+        if step.confirm and not self.yes and not self.ui.confirm(
+                self._question(step)):
+            self.journal.append(step.id, "step-declined", **base)
+            self.journal.append(STEP, "stopped", at_step=step.id, reason="declined")
+            raise RespondStopped(
+                f"stopped before step {step.id!r}: not confirmed",
+                f"Nothing more was changed. Continue later with: incident respond "
+                f"--resume {self.journal.incident_id}", 3)
+        self.journal.append(step.id, "step-started", **base)
+        self.ui.step_started(step)
+        try:
+            outcome = self.actions[step.action](step)
+        except IncidentError as exc:
+            self.journal.append(step.id, "step-failed", error=exc.message,
+                                hint=exc.hint, **base)
+            self.journal.append(STEP, "stopped", at_step=step.id, reason=exc.message)
+            self.ui.step_finished(step, "failed", exc.message)
+            raise RespondStopped(
+                f"step {step.id!r} failed: {exc.message}",
+                (exc.hint + "\n  " if exc.hint else "")
+                + "Then continue where it stopped: incident respond --resume "
+                f"{self.journal.incident_id}  (or, if you finished this step by "
+                f"hand: incident step done {step.id} --incident "
+                f"{self.journal.incident_id})",
+                int(exc.exit_code)) from exc
+        except KeyboardInterrupt:
+            self.journal.append(STEP, "stopped", at_step=step.id, reason="interrupted")
+            raise
+        self.journal.append(step.id, "step-done", summary=outcome.summary,
+                            **outcome.details, **base)
+        self.ui.step_finished(step, "done", outcome.summary)
+        return outcome
+
+    def _question(self, step: Step) -> str:
+        assert step.confirm is not None
+        count = len(self._keys_to_roll(step)) if step.action == "roll" else None
+        extra = f" ({count} key(s))" if count is not None else ""
+        return step.confirm + extra
+
+    # -- state ----------------------------------------------------------------
+
+    def done_steps(self) -> set[str]:
+        """Steps recorded as done, skipped, or closed by hand."""
+        done = {e.step for e in self.journal.events()
+                if e.event in {"step-done", "step-skipped"}}
+        done |= {e.data.get("step_id") for e in self.journal.events()
+                 if e.event == "manual-step-done"}
+        return {d for d in done if d}
+
+    def open_manual_steps(self) -> list[dict[str, Any]]:
+        """Manual steps recorded as pending and not closed, in order."""
+        return open_manual_steps(self.journal)
+
+    def template_context(self) -> dict[str, Any]:
+        keys = [e.data.get("redacted", "") for e in self.journal.find("detect",
+                                                                      "finding")]
+        reports = self.journal.find("record", "report-written")
+        return {
+            "incident": self.journal.incident_id,
+            "repo": str(self.repo),
+            "remote": self.options.remote,
+            "keys": keys or ["the leaked keys"],
+            "report": reports[-1].data["path"] if reports else "(not written yet)",
+        }
+
+    def _load_findings(self) -> None:
+        fingerprints = [e.data["fingerprint"]
+                        for e in self.journal.find("detect", "finding")]
+        if fingerprints:
+            self.findings = recover_findings(self.repo, fingerprints, self.journal)
+
+    def _open_manual(self, step_id: str, title: str, instructions: list[str]) -> None:
+        if not self.journal.find(None, "manual-step-pending", step_id=step_id):
+            self.journal.append(step_id, "manual-step-pending",
+                                step_id=step_id, title=title,
+                                instructions=instructions)
+        self.ui.manual_step(step_id, title, instructions)
+
+    def _keys_to_roll(self, step: Step) -> list[Finding]:
+        include_test = (self.options.include_test
+                        if self.options.include_test is not None
+                        else bool(step.params.get("include_test", False)))
+        return [f for f in self.findings.values() if f.kind.is_secret
+                and (f.mode is not Mode.TEST or include_test)]
+
+    # -- actions --------------------------------------------------------------
+
+    def _scan(self, step: Step) -> StepOutcome:
+        report = scan_repository(self.repo)
+        self.report = report
+        repository = open_repository(self.repo)
+        self.findings = {}
+        for finding in report.findings:
+            if not finding.kind.is_secret:
+                continue
+            self.findings[finding.fingerprint] = finding
+            refs = ref_exposure(repository, finding)
+            self.journal.append("detect", "finding", **_masked(dict(
+                fingerprint=finding.fingerprint, redacted=finding.redacted,
+                kind=str(finding.kind), mode=str(finding.mode),
+                severity=finding.severity, reachable=finding.reachable,
+                first_seen=finding.first_seen.to_dict() if finding.first_seen else None,
+                refs=[r.to_dict() for r in refs],
+                present_at_tips=finding.present_at_tips,
+                pushed=any(r.startswith("refs/remotes/") for r in finding.refs),
+                left_tips=[d.to_dict() for d in tip_departures(repository, finding)],
+                locations=len(finding.locations),
+                location_sample=[loc.to_dict() for loc in finding.locations[:20]],
+            )))
+        self.journal.append(
+            "detect", "scan-done", findings=len(self.findings),
+            incomplete=report.incomplete,
+            unscanned=_masked([u.to_dict() for u in report.unscanned[:50]]),
+            objects=report.stats.objects, scanned_at=report.scanned_at)
+        live = sum(f.mode is Mode.LIVE for f in self.findings.values())
+        summary = (f"{len(self.findings)} secret(s), {live} live, in "
+                   f"{report.stats.objects} objects")
+        if report.incomplete:
+            summary += "; INCOMPLETE: part of the history could not be read"
+            self.ui.note("Part of the history could not be read; keys there are not "
+                         f"handled. See: incident scan {self.repo}")
+        if not self.findings:
+            return StepOutcome(summary + "; nothing to contain or purge")
+        return StepOutcome(summary)
+
+    def _liveness(self, step: Step) -> StepOutcome:
+        from incident.keys import LeakedKey, Liveness
+        from incident.keys.client import StripeKeyService
+        from incident.keys.match import pick_key_object
+
+        service = StripeKeyService(self.options.api_base, **_service_tuning(
+            self.options.roll_tuning))
+        counts: dict[str, int] = {}
+        operator = self.options.api_key if not self.options.use_leaked_key else None
+        listed: list[dict[str, Any]] | None = None
+        for finding in self._keys_to_roll(step):
+            if finding.kind is KeyKind.WEBHOOK_SECRET:
+                continue
+            key = LeakedKey.from_finding(finding)
+            key_id = last_used = None
+            if operator is not None:
+                # Before our own read below touches the key's last_used.
+                try:
+                    listed = listed if listed is not None else service.list_keys(
+                        operator)
+                    obj = pick_key_object(key, listed)
+                    if isinstance(obj, dict):
+                        key_id, last_used = obj.get("id"), obj.get("last_used")
+                except StripeApiError as exc:
+                    self.ui.note(f"Could not list API keys: {exc.message}")
+                    operator = None
+            liveness = service.check_liveness(key.secret)
+            counts[str(liveness)] = counts.get(str(liveness), 0) + 1
+            self.journal.append("assess", "liveness-checked",
+                                fingerprint=key.fingerprint, redacted=key.redacted,
+                                liveness=str(liveness), checked_at=utc_now(),
+                                key_id=key_id, last_used=last_used)
+            if liveness is Liveness.UNKNOWN:
+                self.ui.note(f"{key.redacted}: Stripe could not be reached; the roll "
+                             "step checks again.")
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        return StepOutcome(summary or "no live-mode secret key to check")
+
+    def _roll(self, step: Step) -> StepOutcome:
+        from incident.keys import LeakedKey, RollOptions, RollStatus, roll_keys
+
+        keys = [LeakedKey.from_finding(f) for f in self._keys_to_roll(step)]
+        if not keys:
+            return StepOutcome("no key to roll (test keys are purged, not rolled)")
+        grace = (self.options.grace if self.options.grace is not None
+                 else int(step.params.get("grace", 0)))
+        deliver = self.options.deliver or tuple(step.params.get("deliver", ()))
+        options = RollOptions(api_key=self.options.api_key,
+                              use_leaked_key=self.options.use_leaked_key,
+                              api_base=self.options.api_base, grace_minutes=grace,
+                              deliver=deliver, **self.options.roll_tuning)
+        results = roll_keys(keys, options, self.journal)
+        by_status: dict[str, int] = {}
+        for result in results:
+            by_status[str(result.status)] = by_status.get(str(result.status), 0) + 1
+            for number, line in enumerate(result.manual_steps, 1):
+                logger.debug("manual step %d for %s: %s", number, result.redacted,
+                             line)
+            if result.emergency_file:
+                self.ui.note(f"The new key for {result.redacted} is in "
+                             f"{result.emergency_file} (0600): move it where the app "
+                             "reads it, then delete the file.")
+            for target in result.delivered_to:
+                self.ui.note(f"New key for {result.redacted} delivered to {target}.")
+        for event in self.journal.find("roll", "manual-step-pending"):
+            self.ui.manual_step(event.data["step_id"], event.data.get("title", ""),
+                                list(event.data.get("instructions", [])))
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
+        blocked = [r for r in results if r.status in {
+            RollStatus.FAILED, RollStatus.NOT_FOUND, RollStatus.AMBIGUOUS}]
+        if blocked:
+            first = blocked[0]
+            raise StripeApiError(
+                f"{len(blocked)} key(s) not rolled ({first.redacted}: "
+                f"{first.status}: {first.message})",
+                "Fix the cause (credentials, network) or roll the key in the Stripe "
+                "Dashboard.")
+        return StepOutcome(summary)
+
+    def _purge_options(self, step: Step | None, push: bool) -> Any:
+        from incident.rewrite import DEFAULT_MARKER, PurgeOptions
+
+        purge_step = step if step is not None and step.action == "purge" else next(
+            (s for s in self.playbook.steps if s.action == "purge"), None)
+        params = purge_step.params if purge_step else {}
+        in_place = (self.options.in_place if self.options.in_place is not None
+                    else bool(params.get("in_place", True)))
+        return PurgeOptions(
+            in_place=in_place, workdir=self.journal.directory,
+            replacement=str(params.get("replacement", DEFAULT_MARKER)),
+            push=push, remote=self.options.remote,
+            secrets=tuple(f.secret for f in self.findings.values()))
+
+    def _purge(self, step: Step) -> StepOutcome:
+        from incident.rewrite import purge_repository
+
+        result = purge_repository(self.repo, self._purge_options(step, push=False),
+                                  self.journal)
+        check = result.verification
+        summary = (f"{result.commits_rewritten} of {result.commits_total} commits "
+                   f"rewritten, {len(result.refs)} ref(s) changed; verified clean "
+                   f"at {check.checked_at if check else '-'}; backup "
+                   f"{result.backup} (holds the keys, 0600)")
+        for removed in result.removed_files:
+            self.ui.note(f"Removed from history: {removed.path} ({removed.reason})")
+        if not self._pushing():
+            self._record_next_steps(result)
+        return StepOutcome(summary, details={
+            "backup": str(result.backup), "rewritten": str(result.rewritten),
+            "commit_map": str(result.commit_map_path)})
+
+    def _pushing(self) -> bool:
+        return self.options.push and any(s.action == "push"
+                                         for s in self.playbook.steps)
+
+    def _push(self, step: Step) -> StepOutcome:
+        from incident.rewrite import purge_repository
+
+        remote = str(step.params.get("remote", self.options.remote))
+        self.options = replace(self.options, remote=remote)
+        if not self.options.push:
+            result = purge_repository(self.repo, self._purge_options(None, False),
+                                      self.journal)
+            self._record_next_steps(result)
+            return StepOutcome("not pushed (--no-push): the push commands are in the "
+                               "open step 'push-by-hand'")
+        result = purge_repository(self.repo, self._purge_options(None, True),
+                                  self.journal)
+        self._record_next_steps(result)
+        if not result.push_outcomes and not result.push_commands:
+            return StepOutcome("nothing to push: no published ref changed")
+        if result.push_commands and not result.push_outcomes:
+            return StepOutcome(f"no remote {remote!r}: push by hand (open step "
+                               "'push-by-hand')")
+        refused = [o for o in result.push_outcomes if not o.ok]
+        if refused:
+            raise RefusedError(
+                f"{len(refused)} ref(s) were not pushed (first: {refused[0].name}: "
+                f"{refused[0].detail})",
+                "Lift the protection (or fix the cause) on the remote; the resumed "
+                "push sends only the refs still missing.")
+        return StepOutcome(f"{len(result.push_outcomes)} ref(s) pushed to "
+                           f"{result.remote}")
+
+    def _record_next_steps(self, result: Any) -> None:
+        """Journal what no rewrite reaches as open manual steps.
+
+        The purge's own list is written for a stand-alone purge; here the playbook
+        already rolls the keys and prints the push commands, so those two go.
+        """
+        support = None
+        if result.support_request:
+            support = self.journal.directory / "support-request.txt"
+            support.write_text(result.support_request + "\n")
+        if result.push_commands:
+            self._open_manual("push-by-hand", "Push the rewritten history",
+                              list(result.push_commands))
+        for item in result.next_steps:
+            if item.title in _COVERED_BY_PLAYBOOK:
+                continue
+            step_id, title = _NEXT_STEP_IDS.get(
+                item.title, ("purge-" + _slug(item.title), item.title))
+            instructions = [item.action]
+            if support is not None and "support request" in item.action:
+                instructions.append(f"The request, ready to send: {support}")
+            self._open_manual(step_id, title, instructions)
+
+    def _report(self, step: Step) -> StepOutcome:
+        from incident.report.files import write_reports
+
+        formats = [str(f) for f in step.params.get("formats", ["markdown"])]
+        paths = write_reports(self.journal, formats)
+        return StepOutcome("report: " + ", ".join(str(p) for p in paths))
+
+
+def open_manual_steps(journal: Journal) -> list[dict[str, Any]]:
+    """Manual steps recorded as pending and not closed, in the order they opened."""
+    closed = {e.data.get("step_id") for e in journal.find(None, "manual-step-done")}
+    pending: dict[str, dict[str, Any]] = {}
+    for event in journal.find(None, "manual-step-pending"):
+        step_id = event.data.get("step_id")
+        if step_id and step_id not in closed:
+            pending[step_id] = {"time": event.time, **event.data}
+    return list(pending.values())
+
+
+def _operator(repo: Path) -> str:
+    return operator_identity(repo)
+
+
+def _service_tuning(tuning: dict[str, Any]) -> dict[str, Any]:
+    names = {"max_network_retries", "retry_seconds", "request_timeout"}
+    return {k: v for k, v in tuning.items() if k in names}
+
+
+# Purge next steps the playbook's own steps already do.
+_COVERED_BY_PLAYBOOK = {"Roll the keys", "Push the rewritten history"}
+# Stable ids for the steps an operator is most likely to close by name.
+_NEXT_STEP_IDS = {
+    "Pull-request refs and caches": (
+        "notify-host",
+        "Ask the hosting service to drop pull-request refs and cached old commits",
+    ),
+    "Other clones": ("reclone", "Make every clone drop the old history"),
+    "Delete the backup when done": ("delete-backup", "Delete the backup when done"),
+}
+
+
+def _masked(value: Any) -> Any:
+    """value with every key-shaped text redacted: ref names, paths and tag names
+    come from the repository, and a key can hide in any of them."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _slug(text: str) -> str:
+    words = "".join(c.lower() if c.isalnum() else " " for c in text).split()
+    return "-".join(words[:6]) or "step"

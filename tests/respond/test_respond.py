@@ -1,0 +1,195 @@
+"""`incident respond` end to end against the sandbox, on real repositories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from incident.history import scan_repository
+from incident.journal import Journal
+from incident.redact import fingerprint
+from incident.sandbox import derive_key_id
+from tests.cli.helpers import invoke
+from tests.respond.conftest import World, git, respond
+
+
+def new_secret_for(world: World, leaked: str) -> str:
+    """The value the sandbox minted when it rotated leaked."""
+    rotations = world.sandbox.state.rotations_of(derive_key_id(leaked))
+    assert len(rotations) == 1
+    return world.sandbox.state.keys[rotations[0].new_key_id].secret
+
+
+def assert_nothing_holds(world: World, *secrets: str) -> None:
+    """No journal, report or other file of the incident holds a secret value,
+    except the backup bundle, which must (it is the way back)."""
+    directory = world.only_incident()
+    for path in directory.iterdir():
+        if path.suffix == ".bundle":
+            continue
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"{path.name} holds a secret"
+
+
+def test_respond_contains_eradicates_and_records(world: World) -> None:
+    before = {f.fingerprint: f for f in scan_repository(world.repo).findings}
+
+    output = respond(world)
+
+    # Eradicated: the repository and the remote's refs hold no key.
+    assert scan_repository(world.repo).clean
+    log = git(world.origin, "log", "--all", "-p")
+    for secret in world.secrets:
+        assert secret not in log and secret not in output
+    # Contained: each live key rotated exactly once, its new key delivered.
+    new_secrets = []
+    for leaked in world.live_api_keys:
+        assert world.rotations(leaked) == 1
+        new = new_secret_for(world, leaked)
+        new_secrets.append(new)
+        delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
+        assert delivered.read_text().strip() == new
+        assert delivered.stat().st_mode & 0o777 == 0o600
+    # Recorded: the report names every key with its first commit and exposure.
+    directory = world.only_incident()
+    report = json.loads((directory / "report.json").read_text())
+    keys = {k["fingerprint"]: k for k in report["keys"]}
+    assert set(keys) == set(before)
+    for fp, finding in before.items():
+        assert finding.first_seen is not None
+        assert keys[fp]["introduced"]["commit"] == finding.first_seen.sha
+    for leaked in world.live_api_keys:
+        entry = keys[fingerprint(leaked)]
+        first = before[fingerprint(leaked)].first_seen
+        assert first is not None
+        assert entry["exposure"]["start"] == first.committer_date
+        assert entry["exposure"]["end"] is not None
+    assert (directory / "report.md").exists() and (directory / "report.html").exists()
+    assert_nothing_holds(world, *world.secrets, *new_secrets, world.operator_key)
+    assert "incident step done" in output
+
+
+def test_respond_every_hiding_place(story_world: World) -> None:
+    """Encodings, archives, messages, notes, stash and a key in a branch name."""
+    respond(story_world)
+
+    assert scan_repository(story_world.repo).clean
+    for leaked in story_world.live_api_keys:
+        assert story_world.rotations(leaked) == 1
+    refs = git(story_world.origin, "for-each-ref", "--format=%(refname)")
+    for secret in story_world.secrets:
+        assert secret not in refs
+    assert_nothing_holds(story_world, *story_world.secrets)
+
+
+def test_respond_dry_run_changes_nothing(world: World) -> None:
+    head = git(world.repo, "rev-parse", "HEAD")
+    result = invoke(*world.respond_args("--dry-run"), env=world.env(), exit_code=1)
+
+    assert "Plan:" in result.stdout and "contain" in result.stdout
+    assert git(world.repo, "rev-parse", "HEAD") == head
+    assert not world.incidents.exists()
+    assert all(world.rotations(k) == 0 for k in world.live_api_keys)
+
+
+def test_respond_declined_step_stops_and_resumes(world: World) -> None:
+    """Saying no before the rotation stops there; --resume continues from it."""
+    args = [a for a in world.respond_args() if a != "--yes"]
+    result = invoke(*args, env=world.env(), input="n\n", exit_code=3)
+    assert "--resume" in result.stderr
+    assert all(world.rotations(k) == 0 for k in world.live_api_keys)
+    incident = world.only_incident().name
+
+    invoke("respond", "--resume", incident, "--incident-dir", str(world.incidents),
+           "--yes", env=world.env(), exit_code=0)
+
+    assert all(world.rotations(k) == 1 for k in world.live_api_keys)
+    assert scan_repository(world.repo).clean
+    journal = Journal.open(world.incidents, incident)
+    assert len(journal.find("detect", "scan-done")) == 1
+
+
+def test_respond_failed_roll_stops_before_purge(world: World) -> None:
+    """A rejected operator key stops the response before history is rewritten."""
+    env = {**world.env(), "STRIPE_API_KEY": "sk_" + "live_" + "x" * 30 + "unknown1"}
+    head = git(world.repo, "rev-parse", "HEAD")
+    result = invoke(*world.respond_args(), env=env)
+
+    assert result.exit_code in (3, 4)
+    assert "step 'contain' failed" in result.stderr
+    assert "incident respond --resume" in result.stderr
+    assert git(world.repo, "rev-parse", "HEAD") == head
+
+    invoke("respond", "--resume", world.only_incident().name, "--incident-dir",
+           str(world.incidents), "--yes", env=world.env(), exit_code=0)
+    assert all(world.rotations(k) == 1 for k in world.live_api_keys)
+
+
+def test_respond_without_keys_completes(tmp_path: Path) -> None:
+    repo = tmp_path / "clean"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "a.txt").write_text("nothing here\n")
+    git(repo, "add", "a.txt")
+    git(repo, "-c", "user.name=A", "-c", "user.email=a@x", "commit", "-q", "-m", "a")
+
+    result = invoke("respond", str(repo), "--yes", exit_code=0)
+
+    assert "0 secret(s)" in result.stderr
+    [incident] = list((repo / ".incident").iterdir())
+    journal = Journal.open(repo / ".incident", incident.name)
+    assert journal.find("contain", "step-skipped")
+    assert "/.incident/" in (repo / ".git" / "info" / "exclude").read_text()
+
+
+def test_step_done_closes_manual_steps(world: World) -> None:
+    respond(world)
+    incident = world.only_incident().name
+    common = ["--incident", incident, "--incident-dir", str(world.incidents)]
+
+    listed = invoke("step", "list", *common, exit_code=1).stdout
+    assert "redeploy" in listed and "notify-host" in listed
+
+    invoke("step", "done", "redeploy", *common, "--note", "rolled out v2",
+           exit_code=0)
+    assert "redeploy" not in invoke("step", "list", *common).stdout
+    missing = invoke("step", "done", "no-such-step", *common, exit_code=2)
+    assert "no open step" in missing.stderr
+
+    journal = Journal.open(world.incidents, incident)
+    [done] = journal.find("redeploy", "manual-step-done")
+    assert done.data["note"] == "rolled out v2" and done.actor
+
+
+def test_respond_refuses_a_bad_playbook(world: World, tmp_path: Path) -> None:
+    playbook = tmp_path / "bad.yaml"
+    playbook.write_text("format: 1\nname: x\nsteps:\n"
+                        "  - {id: roll, phase: contain, title: t, action: roll}\n")
+    result = invoke(*world.respond_args("--playbook", str(playbook)),
+                    env=world.env(), exit_code=2)
+    assert "needs a scan step before it" in result.stderr
+    assert not world.incidents.exists()
+
+
+def test_respond_custom_playbook_without_push(world: World, tmp_path: Path) -> None:
+    """A playbook can drop steps: no push, so the remote keeps the old history."""
+    playbook = tmp_path / "short.yaml"
+    playbook.write_text(
+        "format: 1\nname: short\nsteps:\n"
+        "  - {id: detect, phase: detect, title: Scan, action: scan}\n"
+        "  - {id: contain, phase: contain, title: Roll, action: roll}\n"
+        "  - {id: eradicate, phase: eradicate, title: Purge, action: purge}\n"
+        "  - id: tell\n    phase: recover\n    title: Tell the team\n"
+        "    action: manual\n    instructions: ['Incident {{ incident }} on "
+        "{{ remote }}']\n")
+    respond(world, "--playbook", str(playbook))
+
+    assert scan_repository(world.repo).clean
+    assert not scan_repository(world.origin).clean
+    journal = Journal(world.only_incident())
+    [tell] = journal.find("tell", "manual-step-pending")
+    assert tell.data["instructions"] == [f"Incident {journal.incident_id} on origin"]
+    # No push step: the push is left to the operator, with the exact commands.
+    [push] = journal.find(None, "manual-step-pending", step_id="push-by-hand")
+    assert all("--force-with-lease" in line for line in push.data["instructions"])
