@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -13,6 +15,7 @@ from incident.cli import finish
 from incident.cli.console import err, out
 from incident.cli.respond import ConsoleUi, summary
 from incident.errors import ExitCode, UsageError
+from incident.redact import redact
 from incident.report.files import write_reports
 from incident.respond import Responder, RespondOptions, open_manual_steps
 from incident.sample import apply_environment_fix, build_sample_repo
@@ -46,6 +49,7 @@ def demo_cmd(workdir: Path | None) -> None:
     with start_sandbox(api_keys) as sandbox:
         err.print(f"Offline Stripe sandbox at {escape(sandbox.url)}, seeded with "
                   f"{len(api_keys)} keys.")
+        _play_the_attacker(sandbox, sample.secrets["removed_live"])
         options = RespondOptions(
             api_key=sandbox.add_operator_key("live"),
             api_base=sandbox.url,
@@ -91,6 +95,21 @@ def demo_cmd(workdir: Path | None) -> None:
     out.print(f"Open the report: {escape(str(result.reports[1]))}")
     finish(ExitCode.OK if remote_scan.clean and str(verdict) == "go"
            else ExitCode.FINDINGS)
+
+
+def _play_the_attacker(sandbox: Any, secret: str) -> None:
+    """Make Stripe remember a use of one leaked key a day ago, after its commit.
+
+    That is the line the report exists for ("used after the leak"), so the demo
+    shows it rather than a story where nobody noticed the key.
+    """
+    from incident.sandbox import derive_key_id
+
+    key = sandbox.state.keys[derive_key_id(secret)]
+    with sandbox.state.lock:
+        key.last_used = time.time() - 86_400
+    err.print(f"The sandbox plays the attacker: Stripe records a use of "
+              f"{escape(redact(secret))} one day ago.")
 
 
 def _publish(repo: Path, bare: Path) -> None:

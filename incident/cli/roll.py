@@ -123,7 +123,10 @@ def roll_cmd(
     twice. Webhook secrets (whsec_) cannot be rolled through the API: the command
     prints the Dashboard steps and keeps the step open in the journal.
     """
-    leaked = _collect(repo, key_env, include_test)
+    # A resumed incident may have purged its keys already: they come back from
+    # the purge's backup bundle.
+    known = _existing_journal(repo, incident_dir, incident_id) if not key_env else None
+    leaked = _collect(repo, key_env, include_test, known)
     if not leaked:
         err.print(
             "No live Stripe secret to roll"
@@ -162,8 +165,22 @@ def roll_cmd(
     return max(codes, default=ExitCode.OK)
 
 
-def _collect(repo: Path, key_env: str | None, include_test: bool) -> list[LeakedKey]:
-    """The keys to roll: one from --key-env, or the scan's secret findings."""
+def _existing_journal(
+    repo: Path, incident_dir: Path | None, incident_id: str | None
+) -> Journal | None:
+    if incident_id is None:
+        return None
+    return Journal.open(incident_dir or repo / DEFAULT_ROOT, incident_id)
+
+
+def _collect(
+    repo: Path, key_env: str | None, include_test: bool, journal: Journal | None
+) -> list[LeakedKey]:
+    """The keys to roll: one from --key-env, or the scan's secret findings.
+
+    With an incident's journal, keys it recorded that are gone from the repository
+    (purged since) are read back from the purge's backup.
+    """
     if key_env:
         value = os.environ.get(key_env, "").strip()
         if not value:
@@ -192,8 +209,23 @@ def _collect(repo: Path, key_env: str | None, include_test: bool) -> list[Leaked
             "[yellow]Warning:[/] part of the history could not be read; keys "
             "there are not rolled. See: incident scan " + escape(str(repo))
         )
+    findings = list(report.findings)
+    if journal is not None:
+        from incident.respond.secrets import recorded_fingerprints, recover_findings
+
+        present = {f.fingerprint for f in findings}
+        wanted = [fp for fp in recorded_fingerprints(journal) if fp not in present]
+        if wanted:
+            back = recover_findings(repo, wanted, journal, report=report, strict=False)
+            findings += back.values()
+            if len(back) < len(wanted):
+                err.print(
+                    f"[yellow]Warning:[/] {len(wanted) - len(back)} key(s) this "
+                    "incident recorded are neither in the repository nor in a "
+                    "backup it made; roll them by hand in the Stripe Dashboard."
+                )
     keys = []
-    for finding in report.findings:
+    for finding in findings:
         if not finding.kind.is_secret:
             continue
         if finding.mode is Mode.TEST and not include_test:

@@ -290,12 +290,15 @@ class _Roller:
         if kind == "operator-key":
             # Look the key up before our own liveness read touches its last_used.
             found = self.find(key, auth)
+        # The check itself updates Stripe's last_used; the report needs its start.
+        started_at = utc_now()
         liveness = self.service.check_liveness(key.secret)
         self.record(
             "liveness-checked",
             key.fingerprint,
             redacted=key.redacted,
             liveness=str(liveness),
+            started_at=started_at,
             checked_at=utc_now(),
         )
         if liveness is Liveness.REVOKED:

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from datetime import timedelta
 
 from incident.journal import JournalEvent
-from incident.report.clock import describe_duration, is_later, seconds_between, to_iso
+from incident.report.clock import (
+    describe_duration,
+    is_later,
+    parse_time,
+    seconds_between,
+    to_iso,
+)
 from incident.report.model import (
     Exposure,
     Introduction,
@@ -66,8 +73,12 @@ def build_key(
     rotation = _rotation(events)
     revoked_at, ends_by = _revocation(events, rotation, steps)
     exposure = _exposure(introduced, revoked_at, ends_by, now)
-    last_used = _last_used(events)
-    used_after = is_later(last_used, introduced.committer_date) if introduced else None
+    last_used, last_used_ours = _last_used(events)
+    used_after = (
+        is_later(last_used, introduced.committer_date)
+        if introduced and not last_used_ours
+        else None
+    )
     present = tuple(map(str, found.get("present_at_tips") or []))
     left = tuple(
         TipExit(
@@ -114,6 +125,7 @@ def build_key(
             else None
         ),
         last_used=last_used,
+        last_used_may_be_ours=last_used_ours,
         used_after_leak=used_after,
         rotation=rotation,
         revoked_at=revoked_at,
@@ -144,14 +156,42 @@ def _introduction(first_seen: object) -> Introduction | None:
     )
 
 
-def _last_used(events: list[JournalEvent]) -> str | None:
-    """Stripe's last_used as reported during the roll (latest report wins)."""
-    for event in reversed(events):
-        if event.event in ("key-found", "rotation-requested") and event.data.get(
-            "last_used"
-        ):
-            return to_iso(event.data["last_used"])
-    return None
+# Stripe's clock and ours may disagree by this much; a last_used this close to
+# our own first liveness check is counted as possibly ours.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _last_used(events: list[JournalEvent]) -> tuple[str | None, bool]:
+    """Stripe's last_used, and whether it may be our own liveness check.
+
+    Our liveness check authenticates with the leaked key, so every last_used read
+    after it may show our own request, which would raise a false "used after the
+    leak". A reading earlier than our first check is someone else's use; the
+    latest such reading wins. Only when none exists is a later reading shown,
+    marked as possibly ours.
+    """
+    readings = [
+        to_iso(e.data["last_used"])
+        for e in events
+        if e.event in ("liveness-checked", "key-found", "rotation-requested")
+        and e.data.get("last_used")
+    ]
+    known = sorted(t for t in readings if t)
+    if not known:
+        return None, False
+    checks = [
+        parse_time(e.data.get("started_at") or e.data.get("checked_at") or e.time)
+        for e in events
+        if e.event == "liveness-checked"
+    ]
+    first_check = min((c for c in checks if c), default=None)
+    if first_check is None:
+        return known[-1], False
+    cutoff = first_check - CLOCK_SKEW
+    before = [t for t in known if (parse_time(t) or cutoff) < cutoff]
+    if before:
+        return before[-1], False
+    return known[-1], True
 
 
 def _rotation(events: list[JournalEvent]) -> Rotation | None:
@@ -300,6 +340,8 @@ def _with_story(
             key.last_used,
             "USED AFTER THE LEAK (Stripe last_used)"
             if key.used_after_leak
+            else "Last used on Stripe (may be our own liveness check)"
+            if key.last_used_may_be_ours
             else "Last used on Stripe",
             bool(key.used_after_leak),
         )
@@ -343,6 +385,8 @@ def _moment_label(event: JournalEvent) -> str | None:
 
 
 def _key_status(key: KeyRecord) -> str:
+    if key.test_not_rolled:
+        return "test mode: not rolled (incident roll --include-test rolls it)"
     if key.exposure.open_ended:
         if key.manual_steps:
             return "still exposed: manual roll pending"

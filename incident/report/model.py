@@ -100,6 +100,9 @@ class KeyRecord:
     liveness: str | None
     old_key_id: str | None
     last_used: str | None
+    # True when the only last_used Stripe gave was read after our own liveness
+    # check, so it may be that check rather than anyone else's use.
+    last_used_may_be_ours: bool
     used_after_leak: bool | None
     rotation: Rotation | None
     revoked_at: str | None
@@ -110,6 +113,16 @@ class KeyRecord:
     manual_steps: tuple[str, ...]
     status: str
     moments: tuple[Moment, ...]
+
+    @property
+    def test_not_rolled(self) -> bool:
+        """A test-mode key left alone on purpose: it cannot move real money."""
+        return (
+            self.mode == "test"
+            and self.rotation is None
+            and self.revoked_at is None
+            and self.roll_error is None
+        )
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,8 @@ class Summary:
     open_manual_steps: int
     used_after_leak: tuple[str, ...]
     still_exposed: tuple[str, ...]
+    # Test-mode keys the response left unrolled; they do not hold containment open.
+    test_keys_not_rolled: tuple[str, ...]
     respond_status: str | None
     next_steps: tuple[str, ...]
 
@@ -243,6 +258,9 @@ class Timeline:
         data = asdict(self)
         data["manual_steps"] = [
             {**asdict(step), "open": step.is_open} for step in self.manual_steps
+        ]
+        data["keys"] = [
+            {**asdict(key), "test_not_rolled": key.test_not_rolled} for key in self.keys
         ]
         return data
 

@@ -120,9 +120,13 @@ def build_summary(
         if e.step == "detect" and e.event in ("scan-done", "step-done")
     ] or [to_iso(e.time) for e in events if e.event == "finding"]
     detected_at = min((t for t in detected if t), default=None)
-    contained = bool(keys) and all(k.contained_at for k in keys)
+    # Live keys (and any key someone chose to roll) decide containment.
+    scope = [k for k in keys if not k.test_not_rolled]
+    contained = bool(keys) and all(k.contained_at for k in scope)
     contained_at = (
-        max(k.contained_at for k in keys if k.contained_at) if contained else None
+        max((k.contained_at for k in scope if k.contained_at), default=None)
+        if contained
+        else None
     )
     span = seconds_between(detected_at, contained_at)
     open_steps = [s for s in manual_steps if s.is_open]
@@ -136,19 +140,22 @@ def build_summary(
         detection_to_containment_seconds=span,
         detection_to_containment=(
             describe_duration(span)
+            if contained and scope
+            else "no live key to contain"
             if contained
             else "not contained yet"
             if keys
             else "no key recorded"
         ),
         contained=contained,
-        revoked=bool(keys) and not any(k.exposure.open_ended for k in keys),
+        revoked=bool(keys) and not any(k.exposure.open_ended for k in scope),
         eradicated=bool(purge and purge.rewrite_done_at),
         verified=bool(purge and purge.clean),
         pushed=pushed,
         open_manual_steps=len(open_steps),
         used_after_leak=tuple(k.redacted for k in keys if k.used_after_leak),
-        still_exposed=tuple(k.redacted for k in keys if k.exposure.open_ended),
+        still_exposed=tuple(k.redacted for k in scope if k.exposure.open_ended),
+        test_keys_not_rolled=tuple(k.redacted for k in keys if k.test_not_rolled),
         respond_status=finished.data.get("status") if finished else None,
         next_steps=(),
     )
@@ -174,9 +181,16 @@ def plan_next_steps(
         if key.used_after_leak
     ]
     steps += [
-        f"Roll {key.redacted}: incident roll --incident {incident_id}"
+        f"Roll {key.redacted}: incident roll {repo or 'REPO'} --incident {incident_id}"
         for key in keys
-        if key.exposure.open_ended and not key.manual_steps
+        if key.exposure.open_ended and not key.manual_steps and not key.test_not_rolled
+    ]
+    steps += [
+        f"{key.redacted} is a test-mode key and was not rolled; it reaches only test "
+        f"data, but roll it too if that matters: incident roll {repo or 'REPO'} "
+        f"--include-test --incident {incident_id}"
+        for key in keys
+        if key.test_not_rolled
     ]
     steps += [
         f"Close manual step {step_id}: incident step done {step_id} "

@@ -376,11 +376,13 @@ class Responder:
                 except StripeApiError as exc:
                     self.ui.note(f"Could not list API keys: {exc.message}")
                     operator = None
+            started_at = utc_now()
             liveness = service.check_liveness(key.secret)
             counts[str(liveness)] = counts.get(str(liveness), 0) + 1
             self.journal.append("assess", "liveness-checked",
                                 fingerprint=key.fingerprint, redacted=key.redacted,
-                                liveness=str(liveness), checked_at=utc_now(),
+                                liveness=str(liveness), started_at=started_at,
+                                checked_at=utc_now(),
                                 key_id=key_id, last_used=last_used)
             if liveness is Liveness.UNKNOWN:
                 self.ui.note(f"{key.redacted}: Stripe could not be reached; the roll "

@@ -39,9 +39,9 @@ INCIDENT = {"id", "repo", "directory", "operators", "opened_at", "closed_at"}
 KEY = {
     "fingerprint", "redacted", "kind", "mode", "severity", "introduced", "refs",
     "present_at_tips", "left_tips", "left_tips_at", "pushed", "liveness",
-    "old_key_id", "last_used", "used_after_leak", "rotation", "revoked_at",
-    "exposure", "contained_at", "purged", "roll_error", "manual_steps", "status",
-    "moments",
+    "old_key_id", "last_used", "last_used_may_be_ours", "used_after_leak",
+    "rotation", "revoked_at", "exposure", "contained_at", "purged", "roll_error",
+    "manual_steps", "status", "moments", "test_not_rolled",
 }  # fmt: skip
 EXPOSURE = {"start", "end", "seconds", "open_ended", "ends_by", "text"}
 ROTATION = {
@@ -63,7 +63,7 @@ SUMMARY = {
     "detected_at", "contained_at", "detection_to_containment_seconds",
     "detection_to_containment", "contained", "revoked", "eradicated", "verified",
     "pushed", "open_manual_steps", "used_after_leak", "still_exposed",
-    "respond_status", "next_steps",
+    "test_keys_not_rolled", "respond_status", "next_steps",
 }  # fmt: skip
 
 

@@ -66,6 +66,17 @@ def test_respond_contains_eradicates_and_records(world: World) -> None:
         assert entry["exposure"]["start"] == first.committer_date
         assert entry["exposure"]["end"] is not None
     assert (directory / "report.md").exists() and (directory / "report.html").exists()
+    # The sample's test key is purged, not rolled, and does not hold containment
+    # open; only the webhook secret, whose roll is a manual step, still does.
+    test_keys = [s for s in world.secrets if "_test_" in s]
+    webhooks = [s for s in world.secrets if s.startswith("whsec_")]
+    assert test_keys and webhooks
+    summary = report["summary"]
+    assert len(summary["test_keys_not_rolled"]) == len(test_keys)
+    assert len(summary["still_exposed"]) == len(webhooks)
+    assert summary["still_exposed"][0].startswith("whsec_")
+    # Our own liveness check is never reported as someone using the key.
+    assert report["summary"]["used_after_leak"] == []
     assert_nothing_holds(world, *world.secrets, *new_secrets, world.operator_key)
     assert "incident step done" in output
 
@@ -193,3 +204,29 @@ def test_respond_custom_playbook_without_push(world: World, tmp_path: Path) -> N
     # No push step: the push is left to the operator, with the exact commands.
     [push] = journal.find(None, "manual-step-pending", step_id="push-by-hand")
     assert all("--force-with-lease" in line for line in push.data["instructions"])
+
+
+def test_roll_after_purge_reads_keys_back_from_the_backup(
+    world: World, tmp_path: Path
+) -> None:
+    """A response that purged before rolling: the keys are gone from the repo, and
+    `incident roll --incident ID` still finds and rotates every one of them."""
+    playbook = tmp_path / "purge-only.yaml"
+    playbook.write_text(
+        "format: 1\nname: purge-only\nsteps:\n"
+        "  - {id: detect, phase: detect, title: Scan, action: scan}\n"
+        "  - {id: eradicate, phase: eradicate, title: Purge, action: purge}\n")
+    respond(world, "--playbook", str(playbook))
+    assert scan_repository(world.repo).clean
+    incident_id = world.only_incident().name
+
+    result = invoke("roll", str(world.repo), "--yes", "--incident", incident_id,
+                    "--incident-dir", str(world.incidents), "--deliver",
+                    f"file:{world.new_keys}/{{fingerprint}}.key", env=world.env(),
+                    exit_code=None)
+
+    for leaked in world.live_api_keys:
+        assert world.rotations(leaked) == 1
+        delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
+        assert delivered.read_text().strip() == new_secret_for(world, leaked)
+    assert "No live Stripe secret" not in result.stderr
