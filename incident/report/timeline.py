@@ -162,7 +162,14 @@ def build_summary(
     repo = first_value(events, "repo")
     return replace(
         summary,
-        next_steps=plan_next_steps(journal.incident_id, repo, keys, purge, summary),
+        next_steps=plan_next_steps(
+            journal.incident_id,
+            repo,
+            keys,
+            purge,
+            summary,
+            nowhere_to_push=any(e.event == "push-skipped" for e in events),
+        ),
     )
 
 
@@ -172,6 +179,7 @@ def plan_next_steps(
     keys: tuple[KeyRecord, ...],
     purge: Purge | None,
     summary: Summary,
+    nowhere_to_push: bool = False,
 ) -> tuple[str, ...]:
     """What the operator should do next, each step a runnable command or action."""
     steps: list[str] = [
@@ -206,7 +214,7 @@ def plan_next_steps(
             "The rewrite is not verified clean: run incident purge "
             f"{purge.repo or repo or 'REPO'} again."
         )
-    elif purge is not None and not summary.pushed:
+    elif purge is not None and not summary.pushed and not nowhere_to_push:
         steps.append(
             "Push the rewritten history: incident purge --push (or run the push "
             "commands it printed), then ask the host to drop cached old commits."

@@ -9,7 +9,9 @@ instead of happening twice.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -231,8 +233,8 @@ class Responder:
             self.journal.append(STEP, "stopped", at_step=step.id, reason="declined")
             raise RespondStopped(
                 f"stopped before step {step.id!r}: not confirmed",
-                f"Nothing more was changed. Continue later with: incident respond "
-                f"--resume {self.journal.incident_id}", 3)
+                f"Nothing more was changed. Continue later with: "
+                f"{self._resume_command()}", 3)
         self.journal.append(step.id, "step-started", **base)
         self.ui.step_started(step)
         try:
@@ -245,10 +247,10 @@ class Responder:
             raise RespondStopped(
                 f"step {step.id!r} failed: {exc.message}",
                 (exc.hint + "\n  " if exc.hint else "")
-                + "Then continue where it stopped: incident respond --resume "
-                f"{self.journal.incident_id}  (or, if you finished this step by "
-                f"hand: incident step done {step.id} --incident "
-                f"{self.journal.incident_id})",
+                + f"Then continue where it stopped: {self._resume_command()}  (or, "
+                f"if you finished this step by hand: incident step done {step.id} "
+                f"--incident {self.journal.incident_id} --incident-dir "
+                f"{shlex.quote(str(self.journal.directory.parent))})",
                 int(exc.exit_code)) from exc
         except KeyboardInterrupt:
             self.journal.append(STEP, "stopped", at_step=step.id, reason="interrupted")
@@ -257,6 +259,12 @@ class Responder:
                             **outcome.details, **base)
         self.ui.step_finished(step, "done", outcome.summary)
         return outcome
+
+    def _resume_command(self) -> str:
+        """The exact command that continues this incident, from any directory."""
+        return (f"incident respond {shlex.quote(str(self.repo))} --resume "
+                f"{self.journal.incident_id} --incident-dir "
+                f"{shlex.quote(str(self.journal.directory.parent))}")
 
     def _question(self, step: Step) -> str:
         assert step.confirm is not None
@@ -472,6 +480,15 @@ class Responder:
 
         remote = str(step.params.get("remote", self.options.remote))
         self.options = replace(self.options, remote=remote)
+        if not _is_url(remote) and not _remotes(self.repo):
+            # A clone without remotes has nowhere to push; failing here would
+            # leave a finished purge looking like a failed response.
+            self.journal.append(step.id, "push-skipped", reason="no remote")
+            return StepOutcome(
+                "this clone has no remote, so there is nothing to push. If this "
+                "history was pushed from another clone, force-push the rewritten "
+                f"refs there: git -C {shlex.quote(str(self.repo))} push --force URL "
+                "'refs/heads/*' 'refs/tags/*'")
         if not self.options.push:
             result = purge_repository(self.repo, self._purge_options(None, False),
                                       self.journal)
@@ -575,3 +592,13 @@ def _masked(value: Any) -> Any:
 def _slug(text: str) -> str:
     words = "".join(c.lower() if c.isalnum() else " " for c in text).split()
     return "-".join(words[:6]) or "step"
+
+
+def _is_url(remote: str) -> bool:
+    return "/" in remote or ":" in remote
+
+
+def _remotes(repo: Path) -> list[str]:
+    result = subprocess.run(["git", "-C", str(repo), "remote"], capture_output=True,
+                            text=True, check=False)
+    return result.stdout.split()

@@ -108,9 +108,11 @@ def test_respond_declined_step_stops_and_resumes(world: World) -> None:
     """Saying no before the rotation stops there; --resume continues from it."""
     args = [a for a in world.respond_args() if a != "--yes"]
     result = invoke(*args, env=world.env(), input="n\n", exit_code=3)
-    assert "--resume" in result.stderr
     assert all(world.rotations(k) == 0 for k in world.live_api_keys)
     incident = world.only_incident().name
+    # The way back works from any directory: it names the repo and the folder.
+    assert (f"incident respond {world.repo} --resume {incident} --incident-dir "
+            f"{world.incidents}") in " ".join(result.stderr.split())
 
     invoke("respond", "--resume", incident, "--incident-dir", str(world.incidents),
            "--yes", env=world.env(), exit_code=0)
@@ -230,3 +232,25 @@ def test_roll_after_purge_reads_keys_back_from_the_backup(
         delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
         assert delivered.read_text().strip() == new_secret_for(world, leaked)
     assert "No live Stripe secret" not in result.stderr
+
+
+def test_respond_on_a_clone_without_remotes_finishes(tmp_path: Path) -> None:
+    """Nowhere to push is not a failure: the push step says so and the run ends."""
+    from incident.sample import build_sample_repo
+    from incident.sandbox import start_sandbox
+
+    sample = build_sample_repo(tmp_path / "payments")
+    api_keys = [v for v in sample.secrets.values() if not v.startswith("whsec_")]
+    with start_sandbox(api_keys) as sandbox:
+        env = {"STRIPE_API_KEY": sandbox.add_operator_key("live"),
+               "INCIDENT_STRIPE_API_BASE": sandbox.url}
+        result = invoke("respond", str(sample.path), "--yes", "--deliver",
+                        f"file:{tmp_path}/new/{{fingerprint}}.key", env=env,
+                        exit_code=0)
+
+    assert "has no remote, so there is nothing to push" in " ".join(
+        result.stderr.split())
+    assert scan_repository(sample.path).clean
+    [report] = sample.path.glob(".incident/*/report.json")
+    steps = json.loads(report.read_text())["summary"]["next_steps"]
+    assert not any("Push the rewritten history" in s for s in steps)
