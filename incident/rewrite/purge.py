@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from incident.errors import ExitCode, IncidentError, UsageError
 from incident.journal import Journal, exclude_from_repository, utc_now
@@ -209,7 +210,8 @@ def purge_repository(repo: Path, options: PurgeOptions,
            commits_rewritten=rewrite.commits_rewritten,
            first_changed=rewrite.first_changed_commits[:20],
            refs_changed=len(rewrite.refs_changed),
-           removed_files=len(rewrite.removed_files))
+           removed_files=len(rewrite.removed_files),
+           detail=_rewrite_detail(rewrite))
 
     record("verify-started", target=str(target))
     verification = verify_clean(target, secrets)
@@ -413,7 +415,7 @@ def _resume(repo: Path, options: PurgeOptions,
     first_changed = next((e.data["first_changed"] for e in rewrites
                           if e.data.get("first_changed")), [])
     rewrite = _rebuild_rewrite(target, original, Path(done_rewrite["commit_map"]),
-                               list(first_changed))
+                               list(first_changed), done_rewrite.get("detail") or {})
     started = journal.find(STEP, "rewrite-started", repo=str(repo))
     keys = [PurgedKey(k["redacted"], k["fingerprint"])
             for k in (started[-1].data.get("keys", []) if started else [])]
@@ -460,9 +462,28 @@ def _verify_resumed(repo: Path, target: Path, original: Path,
     return verification.checked_at
 
 
+def _rewrite_detail(rewrite: RewriteResult) -> dict[str, Any]:
+    """What a resumed run must report of the rewrite, beyond refs and the map."""
+    return {
+        "blobs_rewritten": rewrite.blobs_rewritten,
+        "blobs_recompressed": rewrite.blobs_recompressed,
+        "messages_rewritten": rewrite.messages_rewritten,
+        "forms": sorted(rewrite.forms),
+        "removed_files": [{"path": redact_text(f.path), "commit": f.commit,
+                           "reason": f.reason} for f in rewrite.removed_files],
+        "signatures_removed": list(rewrite.signatures_removed),
+        "submodules": [redact_text(p) for p in rewrite.submodules],
+        "lfs_pointers": [redact_text(p) for p in rewrite.lfs_pointers],
+        "notes_moved": rewrite.notes_moved,
+        "annotated_tags": sorted(redact_text(t) for t in rewrite.annotated_tags),
+    }
+
+
 def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
-                     first_changed: list[str]) -> RewriteResult:
-    """What a resumed run needs of the rewrite: refs before/after and the map."""
+                     first_changed: list[str],
+                     detail: dict[str, Any]) -> RewriteResult:
+    """What a resumed run needs of the rewrite: refs before/after, the map, and
+    the counts journaled when the rewrite finished."""
     before: dict[str, str] = {}
     heads = run_git(target, "bundle", "list-heads", str(backup)).stdout.decode(
         "utf-8", "surrogateescape")
@@ -481,9 +502,16 @@ def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
             for name in sorted(set(before) | set(after))]
     return RewriteResult(
         repository=target, commit_map=commit_map, commit_map_path=commit_map_path,
-        refs=refs, first_changed_commits=first_changed, removed_files=[],
-        blobs_rewritten=0, blobs_recompressed=0, messages_rewritten=0,
-        forms=frozenset(), signatures_removed=[], submodules=[], lfs_pointers=[],
-        notes_moved=0, annotated_tags=frozenset(),
+        refs=refs, first_changed_commits=first_changed,
+        removed_files=[RemovedFile(**f) for f in detail.get("removed_files", [])],
+        blobs_rewritten=int(detail.get("blobs_rewritten", 0)),
+        blobs_recompressed=int(detail.get("blobs_recompressed", 0)),
+        messages_rewritten=int(detail.get("messages_rewritten", 0)),
+        forms=frozenset(detail.get("forms", [])),
+        signatures_removed=list(detail.get("signatures_removed", [])),
+        submodules=list(detail.get("submodules", [])),
+        lfs_pointers=list(detail.get("lfs_pointers", [])),
+        notes_moved=int(detail.get("notes_moved", 0)),
+        annotated_tags=frozenset(detail.get("annotated_tags", [])),
     )
 

@@ -337,3 +337,19 @@ def test_purge_in_place_clears_records_of_past_operations(tmp_path: Path) -> Non
     for name in ("FETCH_HEAD", "COMMIT_EDITMSG"):
         path = git_dir / name
         assert not path.exists() or key not in path.read_text()
+
+
+def test_resumed_purge_reports_what_the_rewrite_did(tmp_path: Path) -> None:
+    """A run resumed after the rewrite reports the same counts, not zeros."""
+    work, _, key = _published(tmp_path)
+    journal = Journal.create(tmp_path / "incidents", "inc-counts")
+    options = PurgeOptions(in_place=True, secrets=(key,))
+
+    first = purge_repository(work.path, options, journal)
+    again = purge_repository(work.path, options, journal)
+
+    assert again.resumed
+    assert first.blobs_changed > 0 and first.forms
+    for name in ("commits_total", "commits_rewritten", "blobs_changed", "forms",
+                 "removed_files", "signatures_removed", "first_changed_commits"):
+        assert getattr(again, name) == getattr(first, name), name
