@@ -49,7 +49,8 @@ def _hook_option(func: click.decorators.FC) -> click.decorators.FC:
 def _print_changes(changes: list[HookChange]) -> None:
     for change in changes:
         line = f"{change.name}: {change.action} ({escape(str(change.path))})"
-        if change.chained is not None:
+        # After an uninstall the chained hook has moved back: nothing is "kept".
+        if change.chained is not None and change.chained.exists():
             line += f"; original kept as {escape(str(change.chained))}"
         out.print(line)
 

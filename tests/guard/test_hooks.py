@@ -205,3 +205,14 @@ def test_install_and_uninstall_cli_report_each_hook(work: GitRepo,
     assert "pre-push: removed" in removed.stdout
     assert "pre-commit: not installed" in again.stdout
     assert "bare repository" in refused.stderr
+
+
+def test_uninstall_message_says_the_hook_is_back(work: GitRepo) -> None:
+    """The restored hook is named as restored, not as still kept aside."""
+    write_hook(work.path / ".git" / "hooks" / "pre-commit", "exit 0\n")
+    installed = invoke(["guard", "install", str(work.path)], 0)
+    removed = invoke(["guard", "uninstall", str(work.path)], 0)
+
+    assert "kept as" in installed.stdout
+    assert "original hook restored" in removed.stdout
+    assert "kept as" not in removed.stdout
