@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from incident.redact import RedactingFilter
 
@@ -35,3 +38,27 @@ def configure_logging(verbosity: int, debug: bool) -> None:
 def is_color_disabled() -> bool:
     """True when NO_COLOR asks for plain output."""
     return bool(os.environ.get("NO_COLOR"))
+
+
+@contextmanager
+def progress_bar(
+    description: str, quiet: bool = False
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A (done, total) callback drawing a bar on stderr; None when not a terminal."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance

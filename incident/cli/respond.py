@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
 from incident.cli import finish
-from incident.cli.console import err, out
+from incident.cli.console import err, out, progress_bar
 from incident.cli.options import F, dry_run_option, yes_option
 from incident.cli.roll import API_BASE_ENV
 from incident.errors import ExitCode, UsageError
@@ -28,8 +30,9 @@ _MARK = {"done": "[green]✓[/]", "skipped": "[dim]–[/]", "failed": "[red]✗[
 class ConsoleUi:
     """Progress and questions on stderr; the run's summary goes to stdout."""
 
-    def step_started(self, step: Step) -> None:
-        err.print(f"[bold]{escape(step.phase)}[/] · {escape(step.title)} …")
+    def step_started(self, step: Step, number: int, total: int) -> None:
+        err.print(f"[dim]step {number}/{total}[/] [bold]{escape(step.phase)}[/] · "
+                  f"{escape(step.title)} …")
 
     def step_finished(self, step: Step, status: str, summary: str) -> None:
         mark = _MARK.get(status, "·")
@@ -45,6 +48,11 @@ class ConsoleUi:
 
     def note(self, text: str) -> None:
         err.print(f"    {escape(text)}")
+
+    def progress(
+        self, description: str
+    ) -> AbstractContextManager[Callable[[int, int], None] | None]:
+        return progress_bar(description)
 
 
 @click.command("respond")

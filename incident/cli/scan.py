@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from incident.cli import finish
-from incident.cli.console import err, out
+from incident.cli.console import err, out, progress_bar
 from incident.cli.options import output_option, quiet_option, repo_argument
 from incident.errors import ExitCode
 from incident.fsutil import write_atomic
@@ -50,23 +49,7 @@ def run_scan(
     repo: Path, *, include_publishable: bool, show_ignored: bool, quiet: bool
 ) -> ScanReport:
     """Scan with a progress bar on stderr when it is a terminal and not quiet."""
-    if quiet or not err.is_terminal:
-        return scan_repository(
-            repo, include_publishable=include_publishable, show_ignored=show_ignored
-        )
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("Reading objects", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
+    with progress_bar("Reading objects", quiet) as advance:
         return scan_repository(
             repo,
             include_publishable=include_publishable,

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,13 +81,16 @@ class RespondOptions:
 class Ui(Protocol):
     """How the runner talks to the operator (the CLI uses rich; tests are silent)."""
 
-    def step_started(self, step: Step) -> None: ...
+    def step_started(self, step: Step, number: int, total: int) -> None: ...
     def step_finished(self, step: Step, status: str, summary: str) -> None: ...
     def manual_step(
         self, step_id: str, title: str, instructions: list[str]
     ) -> None: ...
     def confirm(self, question: str) -> bool: ...
     def note(self, text: str) -> None: ...
+    def progress(
+        self, description: str
+    ) -> AbstractContextManager[Callable[[int, int], None] | None]: ...
 
 
 @dataclass
@@ -236,7 +240,8 @@ class Responder:
                 f"Nothing more was changed. Continue later with: "
                 f"{self._resume_command()}", 3)
         self.journal.append(step.id, "step-started", **base)
-        self.ui.step_started(step)
+        self.ui.step_started(step, self.playbook.steps.index(step) + 1,
+                             len(self.playbook.steps))
         try:
             outcome = self.actions[step.action](step)
         except IncidentError as exc:
@@ -321,7 +326,8 @@ class Responder:
     # -- actions --------------------------------------------------------------
 
     def _scan(self, step: Step) -> StepOutcome:
-        report = scan_repository(self.repo)
+        with self.ui.progress("Reading objects") as advance:
+            report = scan_repository(self.repo, progress=advance)
         self.report = report
         repository = open_repository(self.repo)
         self.findings = {}
