@@ -212,3 +212,17 @@ def apply_environment_fix(repo: Path) -> str:
     b.clock = int(b.git("log", "-1", "--format=%ct")) + 3600
     return b.commit({"reporting_service/stripe_client.py": CLIENT_FROM_ENV},
                     "Read the reporting key from the environment", BOB, hours=1)
+
+
+def publish_sample(repo: Path, bare: Path) -> None:
+    """Give repo a bare remote holding every branch and tag, and fetch it back, so
+    the leak has reached remote-tracking refs as it would have in real life."""
+    steps = [
+        [str(repo.parent), "init", "-q", "--bare", str(bare)],
+        [str(repo), "remote", "add", "origin", str(bare)],
+        [str(repo), "push", "-q", "origin", "--all"],
+        [str(repo), "push", "-q", "origin", "--tags"],
+        [str(repo), "fetch", "-q", "origin"],
+    ]
+    for where, *args in steps:
+        subprocess.run(["git", "-C", where, *args], check=True, capture_output=True)

@@ -18,7 +18,7 @@ from incident.errors import ExitCode, UsageError
 from incident.redact import redact
 from incident.report.files import write_reports
 from incident.respond import Responder, RespondOptions, open_manual_steps
-from incident.sample import apply_environment_fix, build_sample_repo
+from incident.sample import apply_environment_fix, build_sample_repo, publish_sample
 
 
 @click.command("demo")
@@ -41,7 +41,7 @@ def demo_cmd(workdir: Path | None) -> None:
     root.mkdir(parents=True, exist_ok=True)
     err.print(f"Demo folder: {escape(str(root))}")
     sample = build_sample_repo(root / "payments")
-    _publish(sample.path, root / "origin.git")
+    publish_sample(sample.path, root / "origin.git")
     err.print("Built the sample repository (4 fake keys) and pushed it to a local "
               f"bare remote {escape(str(root / 'origin.git'))}.")
 
@@ -110,15 +110,6 @@ def _play_the_attacker(sandbox: Any, secret: str) -> None:
         key.last_used = time.time() - 86_400
     err.print(f"The sandbox plays the attacker: Stripe records a use of "
               f"{escape(redact(secret))} one day ago.")
-
-
-def _publish(repo: Path, bare: Path) -> None:
-    """Give the sample a remote that already has every branch and tag."""
-    _git(repo.parent, "init", "-q", "--bare", str(bare))
-    _git(repo, "remote", "add", "origin", str(bare))
-    _git(repo, "push", "-q", "origin", "--all")
-    _git(repo, "push", "-q", "origin", "--tags")
-    _git(repo, "fetch", "-q", "origin")
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -180,6 +180,7 @@ SENTENCES: dict[str | tuple[str, str], Describe] = {
         if d.get("clean")
         else f"Verification found {_count(d.get('remnants'), 'remnant')}."
     ),
+    "push-skipped": lambda d: "Nothing pushed: this clone has no remote.",
     "push-started": lambda d: (
         f"Pushing {_count(d.get('refs'), 'ref')} to {d.get('remote')}."
     ),

@@ -11,7 +11,7 @@ import pytest
 
 from incident.detect.rules import is_key
 from incident.history import scan_repository
-from incident.sample import build_sample_repo
+from incident.sample import build_sample_repo, publish_sample
 from incident.sandbox import SandboxHandle, derive_key_id, start_sandbox
 from tests.cli.helpers import invoke
 from tests.rewrite.conftest import build_story
@@ -56,17 +56,8 @@ def git(path: Path, *args: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def publish(repo: Path, origin: Path) -> None:
-    """Give repo a bare remote holding every branch and tag, and fetch it back."""
-    git(repo.parent, "init", "-q", "--bare", str(origin))
-    git(repo, "remote", "add", "origin", str(origin))
-    git(repo, "push", "-q", "origin", "--all")
-    git(repo, "push", "-q", "origin", "--tags")
-    git(repo, "fetch", "-q", "origin")
-
-
 def make_world(tmp_path: Path, repo: Path) -> Iterator[World]:
-    publish(repo, tmp_path / "origin.git")
+    publish_sample(repo, tmp_path / "origin.git")
     secrets = [f.secret for f in scan_repository(repo).findings]
     api_keys = [s for s in secrets if is_key(s) and not s.startswith("whsec_")]
     with start_sandbox(api_keys) as sandbox:
