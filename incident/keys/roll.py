@@ -300,6 +300,12 @@ class _Roller:
             liveness=str(liveness),
             started_at=started_at,
             checked_at=utc_now(),
+            # Read before this check, so the report can trust it as "not ours".
+            **(
+                {"key_id": found.get("id"), "last_used": found.get("last_used")}
+                if isinstance(found, dict)
+                else {}
+            ),
         )
         if liveness is Liveness.REVOKED:
             self.record("already-revoked", key.fingerprint, redacted=key.redacted)

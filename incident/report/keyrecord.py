@@ -8,7 +8,7 @@ still exposed and its exposure window stays open.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from incident.journal import JournalEvent
@@ -17,6 +17,7 @@ from incident.report.clock import (
     is_later,
     parse_time,
     seconds_between,
+    show_time,
     to_iso,
 )
 from incident.report.model import (
@@ -73,9 +74,12 @@ def build_key(
     rotation = _rotation(events)
     revoked_at, ends_by = _revocation(events, rotation, steps)
     exposure = _exposure(introduced, revoked_at, ends_by, now)
-    last_used, last_used_ours = _last_used(events)
+    used = _last_used(events)
+    last_used, last_used_ours = used.time, used.may_be_ours
     used_after = (
-        is_later(last_used, introduced.committer_date)
+        False
+        if used.never_before_check
+        else is_later(last_used, introduced.committer_date)
         if introduced and not last_used_ours
         else None
     )
@@ -126,6 +130,7 @@ def build_key(
         ),
         last_used=last_used,
         last_used_may_be_ours=last_used_ours,
+        last_used_text=_last_used_text(used, used_after),
         used_after_leak=used_after,
         rotation=rotation,
         revoked_at=revoked_at,
@@ -161,14 +166,25 @@ def _introduction(first_seen: object) -> Introduction | None:
 CLOCK_SKEW = timedelta(minutes=2)
 
 
-def _last_used(events: list[JournalEvent]) -> tuple[str | None, bool]:
+@dataclass(frozen=True)
+class _LastUsed:
+    """What Stripe's last_used says about the leaked key, and how sure we are."""
+
+    time: str | None = None
+    may_be_ours: bool = False
+    # Stripe said "never used" in a reading taken before our first check.
+    never_before_check: bool = False
+
+
+def _last_used(events: list[JournalEvent]) -> _LastUsed:
     """Stripe's last_used, and whether it may be our own liveness check.
 
     Our liveness check authenticates with the leaked key, so every last_used read
     after it may show our own request, which would raise a false "used after the
     leak". A reading earlier than our first check is someone else's use; the
-    latest such reading wins. Only when none exists is a later reading shown,
-    marked as possibly ours.
+    latest such reading wins. The assess step lists the key before its check, so
+    an empty last_used there means nobody used the key before we did. Only when
+    neither exists is a later reading shown, marked as possibly ours.
     """
     readings = [
         to_iso(e.data["last_used"])
@@ -177,21 +193,44 @@ def _last_used(events: list[JournalEvent]) -> tuple[str | None, bool]:
         and e.data.get("last_used")
     ]
     known = sorted(t for t in readings if t)
-    if not known:
-        return None, False
-    checks = [
-        parse_time(e.data.get("started_at") or e.data.get("checked_at") or e.time)
-        for e in events
-        if e.event == "liveness-checked"
-    ]
-    first_check = min((c for c in checks if c), default=None)
-    if first_check is None:
-        return known[-1], False
+    checks = sorted(
+        (
+            (moment, e)
+            for e in events
+            if e.event == "liveness-checked"
+            and (
+                moment := parse_time(
+                    e.data.get("started_at") or e.data.get("checked_at") or e.time
+                )
+            )
+        ),
+        key=lambda pair: pair[0],
+    )
+    if not checks:
+        return _LastUsed(known[-1] if known else None)
+    first_check, first_event_ = checks[0]
     cutoff = first_check - CLOCK_SKEW
     before = [t for t in known if (parse_time(t) or cutoff) < cutoff]
     if before:
-        return before[-1], False
-    return known[-1], True
+        return _LastUsed(before[-1])
+    if first_event_.data.get("key_id") and not first_event_.data.get("last_used"):
+        return _LastUsed(never_before_check=True)
+    if known:
+        return _LastUsed(known[-1], may_be_ours=True)
+    return _LastUsed()
+
+
+def _last_used_text(used: _LastUsed, after_leak: bool | None) -> str:
+    if used.never_before_check:
+        return "never, as Stripe reported before our own liveness check"
+    if used.time is None:
+        return "not reported by Stripe"
+    text = show_time(used.time)
+    if used.may_be_ours:
+        return f"{text} (read after our own liveness check, so it may be that check)"
+    if after_leak:
+        return f"{text}: USED AFTER THE LEAK"
+    return text
 
 
 def _rotation(events: list[JournalEvent]) -> Rotation | None:

@@ -103,6 +103,8 @@ class KeyRecord:
     # True when the only last_used Stripe gave was read after our own liveness
     # check, so it may be that check rather than anyone else's use.
     last_used_may_be_ours: bool
+    # The line a reader sees: the time and what it means, or "never" / "not reported".
+    last_used_text: str
     used_after_leak: bool | None
     rotation: Rotation | None
     revoked_at: str | None

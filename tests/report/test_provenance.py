@@ -29,7 +29,9 @@ def _finding(journal: Journal, secret: str, mode: str = "live") -> None:
     )
 
 
-def _checked(journal: Journal, secret: str, last_used: str | None) -> None:
+def _checked(
+    journal: Journal, secret: str, last_used: str | None, key_id: str | None = None
+) -> None:
     journal.append(
         "assess",
         "liveness-checked",
@@ -37,6 +39,7 @@ def _checked(journal: Journal, secret: str, last_used: str | None) -> None:
         liveness="live",
         started_at=CHECK_STARTED,
         checked_at=CHECK_DONE,
+        key_id=key_id,
         last_used=last_used,
     )
 
@@ -144,3 +147,19 @@ def test_a_rolled_test_key_counts_like_a_live_one(tmp_path: Path) -> None:
     assert timeline.keys[0].test_not_rolled is False
     assert timeline.summary.test_keys_not_rolled == ()
     assert timeline.summary.contained_at == "2024-03-01T09:01:00Z"
+
+
+def test_never_used_before_our_check_is_said_plainly(tmp_path: Path) -> None:
+    """The key object listed before our check had no last_used: nobody used it."""
+    secret = fake_key(seed="prov-6")
+    journal = Journal.create(tmp_path, "inc-prov-6")
+    _finding(journal, secret)
+    _checked(journal, secret, last_used=None, key_id="ak_1")
+    _found(journal, secret, last_used="2024-03-01T09:00:00Z")  # our own check
+
+    key = build_timeline(journal).keys[0]
+
+    assert key.last_used is None
+    assert key.used_after_leak is False
+    assert key.last_used_text.startswith("never")
+    assert "never, as Stripe reported" in render_markdown(build_timeline(journal))

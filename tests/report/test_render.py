@@ -39,7 +39,8 @@ INCIDENT = {"id", "repo", "directory", "operators", "opened_at", "closed_at"}
 KEY = {
     "fingerprint", "redacted", "kind", "mode", "severity", "introduced", "refs",
     "present_at_tips", "left_tips", "left_tips_at", "pushed", "liveness",
-    "old_key_id", "last_used", "last_used_may_be_ours", "used_after_leak",
+    "old_key_id", "last_used", "last_used_may_be_ours", "last_used_text",
+    "used_after_leak",
     "rotation", "revoked_at", "exposure", "contained_at", "purged", "roll_error",
     "manual_steps", "status", "moments", "test_not_rolled",
 }  # fmt: skip
