@@ -211,9 +211,15 @@ def _last_used(events: list[JournalEvent]) -> _LastUsed:
     first_check, first_event_ = checks[0]
     cutoff = first_check - CLOCK_SKEW
     before = [t for t in known if (parse_time(t) or cutoff) < cutoff]
+    # The first check's own reading was taken before that check ran: it is
+    # someone else's use however close to our check (abuse still going on).
+    listed_first = bool(first_event_.data.get("key_id"))
+    trusted = to_iso(first_event_.data.get("last_used")) if listed_first else None
+    if trusted:
+        before = sorted({*before, trusted})
     if before:
         return _LastUsed(before[-1])
-    if first_event_.data.get("key_id") and not first_event_.data.get("last_used"):
+    if listed_first:
         return _LastUsed(never_before_check=True)
     if known:
         return _LastUsed(known[-1], may_be_ours=True)

@@ -229,22 +229,32 @@ def purge_repository(repo: Path, options: PurgeOptions,
 def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcome],
             options: PurgeOptions, url: str | None,
             remote_values: dict[str, str] | None, record: _Recorder,
-            done: set[str]) -> PurgeResult:
-    """Push (or print the commands), then attach the next steps."""
+            done: set[str], previous: list[PushOutcome] | None = None) -> PurgeResult:
+    """Push (or print the commands), then attach the next steps.
+
+    previous: what an earlier, interrupted run of this purge already pushed; it
+    stays in the result, so a resumed run reports every ref.
+    """
     assert result.rewritten is not None
     outcomes: list[PushOutcome] = []
     commands: list[str] = []
     if options.push and url:
         todo = [s for s in steps if s.ref_id not in done]
-        record("push-started", remote=url, refs=len(todo))
-        outcomes = push_refs(
-            result.rewritten, url, todo,
-            lambda step, outcome: record("push-ref", ref_id=step.ref_id,
-                                         name=step.name, action=step.action,
-                                         ok=outcome.ok, detail=outcome.detail),
-        ) + skipped
-        record("push-done", remote=url,
-               refused=sum(1 for o in outcomes if not o.ok))
+        fresh: list[PushOutcome] = []
+        if todo or not previous:
+            record("push-started", remote=url, refs=len(todo))
+            fresh = push_refs(
+                result.rewritten, url, todo,
+                lambda step, outcome: record("push-ref", ref_id=step.ref_id,
+                                             name=step.name, action=step.action,
+                                             ok=outcome.ok, detail=outcome.detail),
+            )
+        again = {o.ref_id for o in fresh}
+        outcomes = [o for o in previous or [] if o.ref_id not in again]
+        outcomes += fresh + skipped
+        if todo or not previous:
+            record("push-done", remote=url,
+                   refused=sum(1 for o in outcomes if not o.ok))
     else:
         target = url or options.remote
         commands = [format_command(result.rewritten, target, s) for s in steps]
@@ -410,7 +420,6 @@ def _resume(repo: Path, options: PurgeOptions,
         checked_at = verified[-1].data.get("checked_at", "")
     else:
         checked_at = _verify_resumed(repo, target, original, options, journal)
-    pushed = journal.find(STEP, "push-done", repo=str(repo))
     url = _target_url(repo, options)
     first_changed = next((e.data["first_changed"] for e in rewrites
                           if e.data.get("first_changed")), [])
@@ -422,16 +431,26 @@ def _resume(repo: Path, options: PurgeOptions,
     base = _result(repo, keys, original, rewrite,
                    VerifyResult(clean=True, checked_at=checked_at), url)
     base = replace(base, resumed=True)
-    if pushed and options.push:
-        # NOTE: the push already ran to its end; a second one could overwrite refs
-        # that others have fixed since. Report and stop.
-        return base
-    done = {e.data["ref_id"] for e in journal.find(STEP, "push-ref", repo=str(repo))
-            if e.data.get("ok")}
+    previous = _journaled_outcomes(journal, repo)
+    done = {o.ref_id for o in previous if o.ok}
+    # NOTE: refs are planned against what the remote holds now, so a ref pushed
+    # before the crash is not sent again, a refused one is retried, and one that
+    # somebody else moved since is left alone and reported.
     remote_values = remote_refs(repo, url) if options.push and url else None
     steps, skipped = plan_push(rewrite, remote_values)
     return _finish(base, steps, skipped, options, url, remote_values,
-                   _recorder(journal, repo), done)
+                   _recorder(journal, repo), done, previous)
+
+
+def _journaled_outcomes(journal: Journal, repo: Path) -> list[PushOutcome]:
+    """The last outcome journaled for each ref an earlier run pushed."""
+    last: dict[str, PushOutcome] = {}
+    for event in journal.find(STEP, "push-ref", repo=str(repo)):
+        data = event.data
+        last[str(data.get("ref_id"))] = PushOutcome(
+            str(data.get("name")), str(data.get("action")), bool(data.get("ok")),
+            str(data.get("detail") or ""), str(data.get("ref_id") or ""))
+    return list(last.values())
 
 
 def _verify_resumed(repo: Path, target: Path, original: Path,

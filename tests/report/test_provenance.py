@@ -163,3 +163,19 @@ def test_never_used_before_our_check_is_said_plainly(tmp_path: Path) -> None:
     assert key.used_after_leak is False
     assert key.last_used_text.startswith("never")
     assert "never, as Stripe reported" in render_markdown(build_timeline(journal))
+
+
+def test_a_use_seconds_before_our_check_is_still_abuse(tmp_path: Path) -> None:
+    """Abuse going on while we respond: the reading taken before our check counts,
+    however close to it."""
+    secret = fake_key(seed="prov-7")
+    journal = Journal.create(tmp_path, "inc-prov-7")
+    _finding(journal, secret)
+    _checked(journal, secret, last_used="2024-03-01T08:59:57Z", key_id="ak_1")
+    _found(journal, secret, last_used=CHECK_STARTED)
+
+    key = build_timeline(journal).keys[0]
+
+    assert key.last_used == "2024-03-01T08:59:57Z"
+    assert key.last_used_may_be_ours is False
+    assert key.used_after_leak is True

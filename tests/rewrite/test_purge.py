@@ -195,7 +195,11 @@ def test_purge_repository_in_place_with_journal_and_resume(tmp_path: Path) -> No
         done = events.index(("purge", f"{name}-done"))
         assert started < done
     assert events.count(("purge", "push-started")) == 1
-    assert first.pushed and second.resumed and not second.push_outcomes
+    assert first.pushed and second.resumed
+    # The second run reports what the first pushed, without pushing again.
+    assert [(o.name, o.ok) for o in second.push_outcomes] == [
+        (o.name, o.ok) for o in first.push_outcomes
+    ]
     assert key not in journal.path.read_text()
     assert key.encode() not in _remote_objects(remote)
 
@@ -216,8 +220,27 @@ def test_purge_repository_resume_pushes_only_what_is_left(tmp_path: Path) -> Non
     second = purge_repository(work.path, options, journal)
 
     assert [o.name for o in first.push_outcomes if not o.ok] == ["refs/heads/protected"]
-    assert [o.name for o in second.push_outcomes] == ["refs/heads/protected"]
-    assert second.push_outcomes[0].ok
+    assert all(o.ok for o in second.push_outcomes)
+    pushed_again = [e.data["name"] for e in journal.find("purge", "push-ref")][
+        len(first.push_outcomes):]
+    assert pushed_again == ["refs/heads/protected"]
+
+
+def test_purge_repository_resume_retries_refused_refs(tmp_path: Path) -> None:
+    """A push that finished with a refusal is retried on resume, refused refs only."""
+    work, remote, key = _published(tmp_path, refuse="refs/heads/protected")
+    journal = Journal.create(tmp_path / "incidents", "inc-refused")
+    options = PurgeOptions(push=True, secrets=(key,))
+    first = purge_repository(work.path, options, journal)
+    (remote / "hooks" / "pre-receive").unlink()  # the protection is lifted
+
+    second = purge_repository(work.path, options, journal)
+
+    assert [o.name for o in first.push_outcomes if not o.ok] == ["refs/heads/protected"]
+    assert all(o.ok for o in second.push_outcomes)
+    assert {o.name for o in second.push_outcomes} == {
+        o.name for o in first.push_outcomes}
+    assert key.encode() not in _remote_objects(remote)
 
 
 def test_purge_repository_remote_moved_is_not_overwritten(tmp_path: Path) -> None:
