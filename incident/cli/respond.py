@@ -87,6 +87,9 @@ class ConsoleUi:
               "commands.")
 @click.option("--remote", default="origin", show_default=True,
               help="Remote name or URL to push to.")
+@click.option("--fetch/--no-fetch", default=True, show_default=True,
+              help="Fetch every remote before the scan, so branches others pushed "
+              "are scanned (and purged) too.")
 @click.option("--incident-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder that holds incidents [default: REPO/.incident].")
 @dry_run_option
@@ -95,8 +98,8 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
                 api_key: str | None, use_leaked_key: bool, api_base: str | None,
                 deliver: tuple[str, ...], grace: int | None,
                 include_test: bool | None, copy_mirror: bool, push: bool,
-                remote: str, incident_dir: Path | None, dry_run: bool,
-                yes: bool) -> None:
+                remote: str, fetch: bool, incident_dir: Path | None,
+                dry_run: bool, yes: bool) -> None:
     """Respond to leaked Stripe keys in REPO: the whole playbook, step by step.
 
     detect (scan the whole history) -> assess (which keys still work) -> contain
@@ -121,7 +124,8 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
         options = RespondOptions(
             api_key=api_key, use_leaked_key=use_leaked_key, api_base=api_base,
             deliver=deliver, grace=grace, include_test=include_test,
-            in_place=False if copy_mirror else None, push=push, remote=remote)
+            in_place=False if copy_mirror else None, push=push, remote=remote,
+            fetch=fetch)
         responder = Responder.start(repo, playbook, options, ui, root=incident_dir,
                                     yes=yes)
         err.print(f"Incident [bold]{escape(responder.journal.incident_id)}[/]: "
@@ -131,6 +135,8 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
                   f"--incident-dir {escape(str(responder.journal.directory.parent))}")
     result = responder.run()
     summary(result)
+    if result.status == "incomplete":
+        finish(ExitCode.FINDINGS)
 
 
 def _root_for(repo: Path) -> Path:
@@ -170,12 +176,22 @@ def _plan(repo: Path, playbook_path: Path | None, resume_id: str | None,
     out.print("Dry run: nothing was changed and no journal was written. Run without "
               "--dry-run to respond" + (" (or --resume to continue)." if resume_id
                                         else "."))
-    return ExitCode.OK if not secrets else ExitCode.FINDINGS
+    if report.incomplete:
+        out.print("INCOMPLETE: part of the history could not be read ("
+                  + ", ".join(sorted({u.kind for u in report.unscanned
+                                      if u.makes_incomplete}))
+                  + "); keys there would be neither rolled nor purged. See: "
+                  f"incident scan {escape(str(repo))}")
+    return ExitCode.OK if not secrets and not report.incomplete else ExitCode.FINDINGS
 
 
 def summary(result: RespondResult) -> None:
     journal = result.journal
     out.print(f"Incident {escape(result.incident_id)}: {result.status}")
+    if result.status == "incomplete":
+        out.print("  Part of the history could not be read, or a remote could not be "
+                  "fetched: keys there were neither rolled nor purged. The detect "
+                  "step above says what; fix it, then run incident respond again.")
     for path in result.reports:
         out.print(f"  Report: {escape(str(path))}")
     files = sorted(p.name for p in journal.directory.iterdir()

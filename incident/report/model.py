@@ -238,6 +238,9 @@ class Summary:
     still_exposed: tuple[str, ...]
     # Test-mode keys the response left unrolled; they do not hold containment open.
     test_keys_not_rolled: tuple[str, ...]
+    # False when the scan could not read everything or a remote was not fetched:
+    # keys there were neither rolled nor purged.
+    history_complete: bool
     respond_status: str | None
     next_steps: tuple[str, ...]
 

@@ -156,6 +156,7 @@ def build_summary(
         used_after_leak=tuple(k.redacted for k in keys if k.used_after_leak),
         still_exposed=tuple(k.redacted for k in scope if k.exposure.open_ended),
         test_keys_not_rolled=tuple(k.redacted for k in keys if k.test_not_rolled),
+        history_complete=_history_complete(events),
         respond_status=finished.data.get("status") if finished else None,
         next_steps=(),
     )
@@ -182,7 +183,14 @@ def plan_next_steps(
     nowhere_to_push: bool = False,
 ) -> tuple[str, ...]:
     """What the operator should do next, each step a runnable command or action."""
-    steps: list[str] = [
+    steps: list[str] = []
+    if not summary.history_complete:
+        steps.append(
+            "Part of the history could not be read (or a remote could not be "
+            "fetched): keys there were neither rolled nor purged. Run incident scan "
+            f"{repo or 'REPO'} to see what, fix it, and respond again."
+        )
+    steps += [
         f"{key.redacted} was used after it was committed: review the Stripe request "
         "logs (Developers > Logs) for requests you do not recognise."
         for key in keys
@@ -222,10 +230,19 @@ def plan_next_steps(
     return tuple(steps)
 
 
+def _history_complete(events: list[JournalEvent]) -> bool:
+    scans = [e for e in events if e.event == "scan-done"]
+    fetches = [e for e in events if e.event in ("fetched", "fetch-failed")]
+    return not (scans and scans[-1].data.get("incomplete")) and not (
+        fetches and fetches[-1].event == "fetch-failed"
+    )
+
+
 def is_closed(summary: Summary) -> bool:
     """Contained, revoked, rewritten, verified, pushed, and no manual step open."""
     return (
         summary.contained
+        and summary.history_complete
         and summary.revoked
         and summary.verified
         and summary.pushed is not False

@@ -9,6 +9,7 @@ instead of happening twice.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ from incident.respond.secrets import recover_findings
 logger = logging.getLogger(__name__)
 
 STEP = "respond"
+FETCH_TIMEOUT_SECONDS = 600
 PLAYBOOK_COPY = "playbook.yaml"
 
 
@@ -52,6 +54,8 @@ class RespondOptions:
         in_place: rewrite the repository itself (None: the playbook's value).
         push: run the push step (False: print the push commands instead).
         remote: the remote to push to.
+        fetch: fetch every remote before the scan, so refs others pushed are
+            scanned too.
         roll_tuning: RollOptions fields for timeouts and retries (tests shorten them).
     """
 
@@ -64,6 +68,7 @@ class RespondOptions:
     in_place: bool | None = None
     push: bool = True
     remote: str = "origin"
+    fetch: bool = True
     roll_tuning: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
@@ -108,7 +113,7 @@ class RespondResult:
 
     incident_id: str
     journal: Journal
-    status: str  # complete | manual-steps-open | stopped | declined
+    status: str  # complete | manual-steps-open | incomplete
     open_steps: list[dict[str, Any]] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     stopped_at: str | None = None
@@ -215,11 +220,22 @@ class Responder:
                 break
         open_steps = self.open_manual_steps()
         status = "manual-steps-open" if open_steps else "complete"
+        if self._history_gaps():
+            # Keys in what could not be read were neither rolled nor purged.
+            status = "incomplete"
         self.journal.append(STEP, "finished", status=status)
         reports = [Path(e.data["path"]) for e in self.journal.find("record",
                                                                     "report-written")]
         return RespondResult(self.journal.incident_id, self.journal, status,
                              open_steps, reports)
+
+    def _history_gaps(self) -> bool:
+        """The last scan could not read everything, or the remotes were not fetched."""
+        scans = self.journal.find("detect", "scan-done")
+        fetch = [e for e in self.journal.events()
+                 if e.step == "detect" and e.event in ("fetched", "fetch-failed")]
+        return bool(scans and scans[-1].data.get("incomplete")) or bool(
+            fetch and fetch[-1].event == "fetch-failed")
 
     def _run_step(self, step: Step) -> StepOutcome:
         base = {"title": step.title, "phase": step.phase, "action": step.action}
@@ -326,10 +342,18 @@ class Responder:
     # -- actions --------------------------------------------------------------
 
     def _scan(self, step: Step) -> StepOutcome:
+        repository = open_repository(self.repo)
+        if repository.shallow:
+            raise RefusedError(
+                f"{self.repo} is a shallow clone: the history before its oldest "
+                "commit is missing, so keys there can be neither found nor purged",
+                f"Fetch the whole history (git -C {shlex.quote(str(self.repo))} "
+                "fetch --unshallow), then continue.")
+        if self.options.fetch:
+            self._fetch_remotes()
         with self.ui.progress("Reading objects") as advance:
             report = scan_repository(self.repo, progress=advance)
         self.report = report
-        repository = open_repository(self.repo)
         self.findings = {}
         for finding in report.findings:
             if not finding.kind.is_secret:
@@ -363,6 +387,34 @@ class Responder:
         if not self.findings:
             return StepOutcome(summary + "; nothing to contain or purge")
         return StepOutcome(summary)
+
+    def _fetch_remotes(self) -> None:
+        """Fetch every remote (never pruning), so the scan sees what others pushed.
+
+        A stale clone would otherwise miss a branch a colleague pushed with the key
+        and call the remote clean after the purge.
+        """
+        remotes = _remotes(self.repo)
+        if not remotes:
+            return
+        try:
+            result = subprocess.run(
+                ["git", "-C", str(self.repo), "fetch", "--all", "--tags",
+                 "--no-prune", "--quiet"], capture_output=True, text=True,
+                check=False, timeout=FETCH_TIMEOUT_SECONDS,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        except subprocess.TimeoutExpired:
+            reason = f"no answer in {FETCH_TIMEOUT_SECONDS} s"
+        else:
+            if result.returncode == 0:
+                self.journal.append("detect", "fetched", remotes=remotes)
+                return
+            lines = result.stderr.strip().splitlines()
+            reason = redact_text(lines[-1] if lines else f"exit {result.returncode}")
+        self.journal.append("detect", "fetch-failed", remotes=remotes, error=reason)
+        self.ui.note(f"Could not fetch {', '.join(remotes)} ({reason}): refs pushed "
+                     "there since your last fetch are not scanned. Fix access and "
+                     "fetch, then run: incident scan " + shlex.quote(str(self.repo)))
 
     def _liveness(self, step: Step) -> StepOutcome:
         from incident.keys import LeakedKey, Liveness

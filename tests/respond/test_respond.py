@@ -254,3 +254,61 @@ def test_respond_on_a_clone_without_remotes_finishes(tmp_path: Path) -> None:
     [report] = sample.path.glob(".incident/*/report.json")
     steps = json.loads(report.read_text())["summary"]["next_steps"]
     assert not any("Push the rewritten history" in s for s in steps)
+
+
+def test_respond_refuses_a_shallow_clone_before_touching_anything(
+    world: World, tmp_path: Path
+) -> None:
+    """A shallow clone hides history: refuse, roll nothing, say how to go on."""
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{world.origin}",
+        str(shallow))
+
+    result = invoke("respond", str(shallow), "--yes", "--incident-dir",
+                    str(world.incidents), env=world.env(), exit_code=3)
+
+    assert "shallow clone" in result.stderr and "--unshallow" in result.stderr
+    assert all(world.rotations(k) == 0 for k in world.live_api_keys)
+    dry = invoke("respond", str(shallow), "--dry-run", env=world.env())
+    assert dry.exit_code == 1 and "INCOMPLETE" in dry.stdout
+
+
+def test_respond_fetches_what_others_pushed(world: World, tmp_path: Path) -> None:
+    """A colleague pushed a key on a branch this clone never fetched: it is found,
+    rolled and purged from the remote too."""
+    from tests.helpers.gitrepo import fake_key
+
+    colleague = tmp_path / "colleague"
+    git(tmp_path, "clone", "-q", str(world.origin), str(colleague))
+    late = fake_key(seed="pushed-by-a-colleague")
+    world.sandbox.state.add_key(late, name="pushed by a colleague")
+    (colleague / "late.env").write_text(f"STRIPE_KEY={late}\n")
+    git(colleague, "checkout", "-q", "-b", "feat")
+    git(colleague, "add", "late.env")
+    git(colleague, "-c", "user.name=C", "-c", "user.email=c@x", "commit", "-q",
+        "-m", "late")
+    git(colleague, "push", "-q", "origin", "feat")
+
+    respond(world, "--no-push")
+
+    assert late not in git(world.repo, "log", "--all", "-p")
+    journal = Journal(world.only_incident())
+    assert journal.find("detect", "fetched")
+    assert fingerprint(late) in {e.data["fingerprint"]
+                                 for e in journal.find("detect", "finding")}
+    assert world.rotations(late) == 1
+
+
+def test_respond_says_incomplete_when_a_remote_cannot_be_fetched(
+    world: World, tmp_path: Path
+) -> None:
+    git(world.repo, "remote", "add", "gone", str(tmp_path / "no-such-remote.git"))
+
+    result = invoke(*world.respond_args(), env=world.env())
+
+    assert result.exit_code == 1
+    assert "incomplete" in result.stdout
+    report = json.loads((world.only_incident() / "report.json").read_text())
+    assert report["summary"]["history_complete"] is False
+    assert report["incident"]["closed_at"] is None
+    assert "could not be read" in report["summary"]["next_steps"][0]
