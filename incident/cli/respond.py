@@ -13,6 +13,7 @@ from incident.cli import finish
 from incident.cli.console import err, out, progress_bar
 from incident.cli.options import F, dry_run_option, yes_option
 from incident.cli.roll import API_BASE_ENV
+from incident.delivery import anchor_target
 from incident.errors import ExitCode, UsageError
 from incident.journal import DEFAULT_ROOT, Journal, operator_identity
 from incident.keys import MAX_GRACE_MINUTES
@@ -123,7 +124,8 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
     else:
         options = RespondOptions(
             api_key=api_key, use_leaked_key=use_leaked_key, api_base=api_base,
-            deliver=deliver, grace=grace, include_test=include_test,
+            deliver=tuple(anchor_target(d, Path.cwd()) for d in deliver),
+            grace=grace, include_test=include_test,
             in_place=False if copy_mirror else None, push=push, remote=remote,
             fetch=fetch)
         responder = Responder.start(repo, playbook, options, ui, root=incident_dir,

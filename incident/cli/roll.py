@@ -11,6 +11,7 @@ from rich.table import Table
 
 from incident.cli.console import err, out
 from incident.cli.options import dry_run_option, repo_argument, yes_option
+from incident.delivery import anchor_target
 from incident.detect.rules import KeyKind, Mode, is_key
 from incident.errors import ExitCode, UsageError
 from incident.journal import DEFAULT_ROOT, Journal, exclude_from_repository
@@ -139,7 +140,8 @@ def roll_cmd(
         use_leaked_key=use_leaked_key,
         api_base=api_base,
         grace_minutes=grace,
-        deliver=deliver,
+        # Journaled and reused on resume, perhaps from another directory.
+        deliver=tuple(anchor_target(d, Path.cwd()) for d in deliver),
         dry_run=dry_run,
     )
     check_roll_options(options, leaked)

@@ -178,6 +178,30 @@ def parse_target(spec: str) -> Target:
     )
 
 
+def anchor_target(spec: str, base: Path) -> str:
+    """The same --deliver value with relative paths made absolute against base.
+
+    Targets are journaled and used again on resume, maybe from another directory:
+    a relative path would then deliver the new key somewhere else. An exec command
+    is made to run in base. Placeholders ({fingerprint}, ...) are kept as they are.
+    """
+    kind, _, rest = spec.partition(":")
+    if kind == "file" and rest:
+        return f"file:{_absolute(rest, base)}"
+    if kind == "env-file" and rest:
+        path, _, variable = rest.rpartition(":")
+        if path:
+            return f"env-file:{_absolute(path, base)}:{variable}"
+    if kind == "exec" and rest.strip():
+        return f"exec:cd {shlex.quote(str(base))} && {rest}"
+    return spec
+
+
+def _absolute(path: str, base: Path) -> str:
+    expanded = Path(path).expanduser()
+    return str(expanded if expanded.is_absolute() else base / expanded)
+
+
 def _env_line(variable: str) -> re.Pattern[bytes]:
     return re.compile(
         rb"^(?P<lead>[ \t]*(?:export[ \t]+)?"

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from incident.delivery import anchor_target
 from incident.detect.rules import KeyKind, Mode
 from incident.errors import IncidentError, RefusedError, StripeApiError
 from incident.history import Finding, ScanReport, open_repository, scan_repository
@@ -464,7 +465,10 @@ class Responder:
             return StepOutcome("no key to roll (test keys are purged, not rolled)")
         grace = (self.options.grace if self.options.grace is not None
                  else int(step.params.get("grace", 0)))
-        deliver = self.options.deliver or tuple(step.params.get("deliver", ()))
+        # A playbook's relative paths mean the repository's.
+        deliver = self.options.deliver or tuple(
+            anchor_target(str(d), self.repo.resolve())
+            for d in step.params.get("deliver", ()))
         options = RollOptions(api_key=self.options.api_key,
                               use_leaked_key=self.options.use_leaked_key,
                               api_base=self.options.api_base, grace_minutes=grace,

@@ -15,6 +15,7 @@ from incident.delivery import (
     EnvFileTarget,
     ExecTarget,
     FileTarget,
+    anchor_target,
     deliver_secret,
     parse_target,
     read_env_variable,
@@ -204,3 +205,15 @@ def test_deliver_secret_one_success_is_enough(tmp_path: Path, secret: str) -> No
     assert outcome.delivered == [good.describe()]
     assert len(outcome.failed) == 1
     assert outcome.emergency_file is None and not (tmp_path / "e").exists()
+
+
+def test_anchor_target_makes_paths_absolute_and_keeps_the_rest(tmp_path: Path) -> None:
+    assert anchor_target("file:k/{fingerprint}.key", tmp_path) == (
+        f"file:{tmp_path}/k/{{fingerprint}}.key")
+    assert anchor_target("env-file:.env:STRIPE_KEY", tmp_path) == (
+        f"env-file:{tmp_path}/.env:STRIPE_KEY")
+    assert anchor_target("file:/etc/k", tmp_path) == "file:/etc/k"
+    assert anchor_target("aws-secretsmanager:prod/x", tmp_path) == (
+        "aws-secretsmanager:prod/x")
+    assert anchor_target("exec:vault kv put a -", tmp_path).startswith(
+        f"exec:cd {tmp_path} && ")

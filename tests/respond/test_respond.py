@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from incident.history import scan_repository
 from incident.journal import Journal
 from incident.redact import fingerprint
@@ -312,3 +314,23 @@ def test_respond_says_incomplete_when_a_remote_cannot_be_fetched(
     assert report["summary"]["history_complete"] is False
     assert report["incident"]["closed_at"] is None
     assert "could not be read" in report["summary"]["next_steps"][0]
+
+
+def test_relative_delivery_targets_are_anchored_where_respond_started(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume from another directory must deliver to the same place."""
+    app = tmp_path / "app"
+    app.mkdir()
+    monkeypatch.chdir(app)
+    args = [a for a in world.respond_args() if a != "--deliver"
+            and not a.startswith("file:")]
+
+    invoke(*args, "--deliver", "file:keys/{fingerprint}.key", env=world.env(),
+           exit_code=0)
+
+    [started] = Journal(world.only_incident()).find("respond", "started")
+    anchored = f"file:{app}/keys/{{fingerprint}}.key"
+    assert started.data["options"]["deliver"] == [anchored]
+    for leaked in world.live_api_keys:
+        assert (app / "keys" / f"{fingerprint(leaked)[:12]}.key").exists()
