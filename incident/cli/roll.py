@@ -14,7 +14,7 @@ from incident.cli.options import dry_run_option, repo_argument, yes_option
 from incident.delivery import anchor_target
 from incident.detect.rules import KeyKind, Mode, is_key
 from incident.errors import ExitCode, UsageError
-from incident.journal import DEFAULT_ROOT, Journal, exclude_from_repository
+from incident.journal import DEFAULT_ROOT, Journal, keep_out_of_git
 from incident.keys import (
     MAX_GRACE_MINUTES,
     LeakedKey,
@@ -243,9 +243,8 @@ def _journal(
         (repo / DEFAULT_ROOT) if repo else Path.cwd() / DEFAULT_ROOT
     )
     journal = Journal.open(root, incident_id) if incident_id else Journal.create(root)
-    if repo is not None and (repo / ".git").is_dir():
-        # The incident folder holds secret files: keep it out of `git add -A`.
-        exclude_from_repository(repo / ".git", repo, journal.directory)
+    # The incident folder holds secret files: keep it out of `git add -A`.
+    keep_out_of_git(journal.directory.parent)
     return journal
 
 

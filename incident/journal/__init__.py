@@ -178,18 +178,47 @@ def operator_identity(repo: Path | None = None) -> str:
     return f"{name} <{email}>"
 
 
-def exclude_from_repository(
-    repo_git_dir: Path, work_tree: Path | None, directory: Path
-) -> None:
-    """Add the incident directory to .git/info/exclude when it sits in the work tree."""
-    if work_tree is None:
+def keep_out_of_git(directory: Path) -> None:
+    """Make sure no git work tree that holds directory offers to commit it.
+
+    Give the folder to keep out as a whole (REPO/.incident, not one incident).
+
+    The incident folder holds backups and new keys. Whatever work tree it sits in
+    (the repository's own, a linked worktree's, or another repository around a
+    bare one) gets it in the shared info/exclude, so `git add -A` never takes it.
+    """
+    probe = directory
+    for _ in range(8):  # nested repositories, bounded
+        top = _git_path(probe, "--show-toplevel")
+        if top is not None:
+            _add_exclude(_git_path(probe, "--git-common-dir"), top, directory)
+            return
+        # Inside a bare repository (or a .git folder): look around it.
+        git_dir = _git_path(probe, "--absolute-git-dir")
+        if git_dir is None or git_dir.parent == git_dir:
+            return
+        probe = git_dir.parent
+
+
+def _git_path(where: Path, flag: str) -> Path | None:
+    result = subprocess.run(
+        ["git", "-C", str(where), "rev-parse", "--path-format=absolute", flag],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    return Path(result.stdout.strip())
+
+
+def _add_exclude(common_dir: Path | None, top: Path, directory: Path) -> None:
+    if common_dir is None:
         return
     try:
-        relative = directory.resolve().relative_to(work_tree.resolve())
+        relative = directory.resolve().relative_to(top.resolve())
     except ValueError:
         return
-    pattern = "/" + relative.parts[0] + "/"
-    exclude = repo_git_dir / "info" / "exclude"
+    pattern = "/" + relative.as_posix() + "/"
+    exclude = common_dir / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     existing = exclude.read_text() if exclude.exists() else ""
     if pattern not in existing.splitlines():

@@ -25,7 +25,7 @@ from incident.errors import IncidentError, RefusedError, StripeApiError
 from incident.history import Finding, ScanReport, open_repository, scan_repository
 from incident.journal import (
     Journal,
-    exclude_from_repository,
+    keep_out_of_git,
     operator_identity,
     utc_now,
 )
@@ -159,12 +159,11 @@ class Responder:
         """Open a new incident for repo and journal how it was started."""
         repository = open_repository(repo)
         playbook = load_playbook(playbook_path)
-        default_root = (repository.work_tree or Path.cwd()) / ".incident"
+        # Where `--resume` and `incident roll --incident` look by default.
+        default_root = (repository.work_tree or repository.path) / ".incident"
         journal = Journal.create(root or default_root, incident_id)
-        if repository.work_tree is not None:
-            # The incident folder will hold secret files: keep it out of `git add`.
-            exclude_from_repository(repository.git_dir, repository.work_tree,
-                                    journal.directory)
+        # The incident folder will hold secret files: keep it out of `git add`.
+        keep_out_of_git(journal.directory.parent)
         journal.actor = _operator(repository.path)
         shutil.copyfile(playbook.source, journal.directory / PLAYBOOK_COPY)
         journal.append(STEP, "started", repo=str(repository.path),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,39 @@ def has_uncommitted_changes(repo: Path) -> bool:
     return bool(status.strip())
 
 
+@dataclass(frozen=True)
+class Worktree:
+    """One working tree of a repository, from `git worktree list --porcelain`."""
+
+    path: Path
+    head: str | None
+    branch: str | None
+    bare: bool
+
+
+def worktrees(repo: Path) -> list[Worktree]:
+    """Every working tree sharing repo's objects and refs; the main one first."""
+    raw = run_git(repo, "worktree", "list", "--porcelain").stdout.decode(
+        "utf-8", "surrogateescape")
+    found: list[Worktree] = []
+    for block in raw.strip().split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, _, value = line.partition(" ")
+            fields[key] = value
+        if "worktree" in fields:
+            found.append(Worktree(Path(fields["worktree"]), fields.get("HEAD"),
+                                  fields.get("branch"), "bare" in fields))
+    return found
+
+
+def main_repository(repo: Path) -> Path:
+    """The repository whose git directory holds the refs: for a linked worktree,
+    its main working tree (or the bare repository it was added to)."""
+    trees = worktrees(repo)
+    return trees[0].path if trees else repo
+
+
 def list_refs(repo: Path) -> dict[str, str]:
     """Every ref (name -> object id), HEAD excluded."""
     output = run_git(repo, "for-each-ref", "--format=%(objectname) %(refname)").stdout
@@ -106,11 +140,42 @@ def refuse_unsafe_source(repo: Path, *, in_place: bool) -> None:
             f"Fetch the whole history first: git -C {repo} fetch --unshallow, "
             f"then run: incident purge {repo}",
         )
-    if in_place and has_uncommitted_changes(repo):
-        raise RefusedError(
-            f"{repo} has uncommitted changes; an in-place rewrite needs a clean tree.",
-            f"Commit or stash them, then run: incident purge --in-place {repo}",
-        )
+    if not in_place:
+        return
+    # Every working tree of the repository is rewritten with it.
+    for tree in worktrees(repo) or [Worktree(repo, None, None, False)]:
+        if tree.bare:
+            continue
+        if not tree.path.is_dir():
+            raise RefusedError(
+                f"the worktree {tree.path} of {repo} is missing; its leftover "
+                "records would keep the old history alive.",
+                f"Clean them up with git -C {repo} worktree prune, then run the "
+                "purge again.",
+            )
+        if has_uncommitted_changes(tree.path):
+            raise RefusedError(
+                f"{tree.path} has uncommitted changes; an in-place rewrite needs "
+                "every working tree of the repository clean.",
+                f"Commit or stash them there, then run: incident purge --in-place "
+                f"{repo}",
+            )
+
+
+def refresh_worktrees(repo: Path, commit_map: dict[str, str]) -> None:
+    """Move every other working tree onto the rewritten history.
+
+    git-filter-repo resets only the tree it runs in; the others keep an index and
+    a HEAD on the old commits, which would keep the keys alive through gc.
+    """
+    for tree in worktrees(repo)[1:]:
+        if tree.bare or not tree.path.is_dir():
+            continue
+        if tree.branch is None and tree.head:
+            run_git(tree.path, "reset", "-q", "--hard",
+                    commit_map.get(tree.head, tree.head))
+        else:
+            run_git(tree.path, "reset", "-q", "--hard")
 
 
 def create_backup(repo: Path, bundle: Path) -> Path:
@@ -158,6 +223,11 @@ def expire_and_prune(repo: Path) -> None:
     if existing:
         run_git(repo, "reflog", "expire", "--expire=now",
                 "--expire-unreachable=now", *existing)
+    for tree in worktrees(repo)[1:]:
+        # Each linked working tree keeps its own HEAD reflog.
+        if not tree.bare and tree.path.is_dir():
+            run_git(tree.path, "reflog", "expire", "--expire=now",
+                    "--expire-unreachable=now", "HEAD")
     run_git(repo, "gc", "--quiet", "--prune=now")
     for name in _PAST_STATE_FILES:
         # Records of past fetches, resets and commits: they name old ids, old ref

@@ -33,6 +33,7 @@ from incident.rewrite.gitcmd import (
     expire_and_prune,
     git_dir,
     list_refs,
+    refresh_worktrees,
     signed_objects,
 )
 from incident.rewrite.remap import move_notes, read_stash_log, write_stash_log
@@ -195,6 +196,7 @@ def rewrite_history(repo: Path, secrets: list[str],
     notes_moved = move_notes(repo, commit_map)
     if stash_log:
         write_stash_log(directory, stash_log, commit_map)
+    refresh_worktrees(repo, commit_map)
     if options.cleanup:
         expire_and_prune(repo)
 

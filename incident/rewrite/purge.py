@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from incident.errors import ExitCode, IncidentError, UsageError
-from incident.journal import Journal, exclude_from_repository, utc_now
+from incident.journal import Journal, keep_out_of_git, utc_now
 from incident.redact import fingerprint, redact, redact_text
 from incident.rewrite.encodings import DEFAULT_MARKER
 from incident.rewrite.gitcmd import (
     create_backup,
     git_dir,
-    git_text,
-    is_bare,
     list_refs,
+    main_repository,
     mirror_clone,
     refuse_unsafe_source,
     run_git,
@@ -200,7 +199,8 @@ def purge_repository(repo: Path, options: PurgeOptions,
     create_backup(repo, backup)
     record("backup-done", path=str(backup))
 
-    target = repo if options.in_place else mirror_clone(
+    # A linked worktree shares its refs with the main one: rewrite from there.
+    target = main_repository(repo) if options.in_place else mirror_clone(
         repo, workdir / f"{repo.name.removesuffix('.git')}-purged-{stamp}.git")
     record("rewrite-started", target=str(target),
            keys=[{"redacted": k.redacted, "fingerprint": k.fingerprint} for k in keys])
@@ -370,11 +370,10 @@ def _workdir(repo: Path, options: PurgeOptions, journal: Journal | None) -> Path
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         directory = repo.parent / f"{repo.name.removesuffix('.git')}.purge-{stamp}"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # The backup holds the keys: if it sits in the work tree, git must never
-    # offer to commit it.
-    if not is_bare(repo):
-        top = Path(git_text(repo, "rev-parse", "--show-toplevel"))
-        exclude_from_repository(git_dir(repo), top, directory)
+    # The backup holds the keys: whatever work tree it sits in must never offer
+    # to commit it. An incident's folder is kept out with its siblings.
+    keep_out_of_git(directory.parent if journal is not None
+                    and directory == journal.directory else directory)
     return directory
 
 

@@ -376,3 +376,40 @@ def test_resumed_purge_reports_what_the_rewrite_did(tmp_path: Path) -> None:
     for name in ("commits_total", "commits_rewritten", "blobs_changed", "forms",
                  "removed_files", "signatures_removed", "first_changed_commits"):
         assert getattr(again, name) == getattr(first, name), name
+
+
+def test_in_place_purge_from_a_linked_worktree_moves_every_worktree(
+    tmp_path: Path,
+) -> None:
+    """Worktrees share refs and objects: each one ends on the clean history, and
+    none keeps the old commits alive through its index, HEAD or reflog."""
+    work, _, key = _published(tmp_path)
+    linked, detached = tmp_path / "linked", tmp_path / "detached"
+    work.git("worktree", "add", "-q", str(linked), "-b", "side", "HEAD~1")
+    work.git("worktree", "add", "-q", "--detach", str(detached), "HEAD~1")
+    journal = Journal.create(linked / ".incident", "inc-worktrees")
+
+    result = purge_repository(linked, PurgeOptions(in_place=True, secrets=(key,)),
+                              journal)
+
+    assert result.verification is not None and result.verification.clean
+    for tree in (work.path, linked, detached):
+        status = subprocess.run(["git", "-C", str(tree), "status", "--porcelain"],
+                                capture_output=True, text=True, check=True).stdout
+        assert status == "", f"{tree}: {status}"
+        assert key not in (tree / "config.env").read_text()
+
+
+def test_in_place_purge_refuses_when_another_worktree_is_dirty(
+    tmp_path: Path,
+) -> None:
+    work, _, key = _published(tmp_path)
+    linked = tmp_path / "linked"
+    work.git("worktree", "add", "-q", str(linked), "-b", "side")
+    (linked / "README.md").write_text("unsaved work\n")
+
+    with pytest.raises(RefusedError, match="uncommitted changes") as caught:
+        purge_repository(work.path, PurgeOptions(in_place=True, secrets=(key,)))
+
+    assert str(linked) in caught.value.message
+    assert (linked / "README.md").read_text() == "unsaved work\n"
