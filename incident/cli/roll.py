@@ -24,6 +24,7 @@ from incident.keys import (
     check_roll_options,
     roll_keys,
 )
+from incident.lock import repository_lock
 from incident.redact import short_fingerprint
 
 API_BASE_ENV = "INCIDENT_STRIPE_API_BASE"
@@ -159,7 +160,11 @@ def roll_cmd(
             f"Incident {escape(journal.incident_id)}: journal at "
             f"{escape(str(journal.path))}"
         )
-    results = roll_keys(leaked, options, journal)
+    if key_env or dry_run:
+        results = roll_keys(leaked, options, journal)
+    else:
+        with repository_lock(repo, "incident roll"):
+            results = roll_keys(leaked, options, journal)
 
     _print_results(results)
     _print_notes(results, journal)

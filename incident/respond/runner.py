@@ -29,6 +29,7 @@ from incident.journal import (
     operator_identity,
     utc_now,
 )
+from incident.lock import repository_lock
 from incident.playbook import Playbook, Step, load_playbook
 from incident.redact import redact_text
 from incident.respond.exposure import ref_exposure, tip_departures
@@ -197,6 +198,17 @@ class Responder:
     # -- the run --------------------------------------------------------------
 
     def run(self) -> RespondResult:
+        """Run every step not yet done, holding the repository's incident lock.
+
+        Raises:
+            RespondStopped: a step failed or the operator declined one.
+            RefusedError: another incident command is working on the repository.
+        """
+        with repository_lock(self.repo, "incident respond, incident "
+                             f"{self.journal.incident_id}"):
+            return self._run()
+
+    def _run(self) -> RespondResult:
         """Run every step not yet done, in order.
 
         Raises:

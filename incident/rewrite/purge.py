@@ -16,6 +16,7 @@ from typing import Any
 
 from incident.errors import ExitCode, IncidentError, UsageError
 from incident.journal import Journal, keep_out_of_git, utc_now
+from incident.lock import repository_lock
 from incident.redact import fingerprint, redact, redact_text
 from incident.rewrite.encodings import DEFAULT_MARKER
 from incident.rewrite.gitcmd import (
@@ -175,6 +176,14 @@ def purge_repository(repo: Path, options: PurgeOptions,
     """
     repo = repo.resolve()
     git_dir(repo)
+    if options.dry_run:
+        return _purge(repo, options, journal)
+    with repository_lock(repo, "incident purge"):
+        return _purge(repo, options, journal)
+
+
+def _purge(repo: Path, options: PurgeOptions,
+           journal: Journal | None) -> PurgeResult:
     resumed = _resume(repo, options, journal)
     if resumed is not None:
         return resumed
