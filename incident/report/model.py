@@ -241,6 +241,8 @@ class Summary:
     # False when the scan could not read everything or a remote was not fetched:
     # keys there were neither rolled nor purged.
     history_complete: bool
+    # A rewrite was made and there is a remote to push it to.
+    push_needed: bool
     respond_status: str | None
     next_steps: tuple[str, ...]
 

@@ -134,6 +134,11 @@ def build_summary(
     pushed = None
     if purge and (purge.pushes or purge.push_done_at):
         pushed = purge.push_done_at is not None and not purge.push_refused
+    if pushed is not True and any(
+        s.step_id == "push-by-hand" and not s.is_open for s in manual_steps
+    ):
+        pushed = True  # the operator pushed with the printed commands
+    nowhere_to_push = any(e.event == "push-skipped" for e in events)
     summary = Summary(
         detected_at=detected_at,
         contained_at=contained_at,
@@ -157,6 +162,7 @@ def build_summary(
         still_exposed=tuple(k.redacted for k in scope if k.exposure.open_ended),
         test_keys_not_rolled=tuple(k.redacted for k in keys if k.test_not_rolled),
         history_complete=_history_complete(events),
+        push_needed=bool(purge and purge.rewrite_done_at) and not nowhere_to_push,
         respond_status=finished.data.get("status") if finished else None,
         next_steps=(),
     )
@@ -169,7 +175,7 @@ def build_summary(
             keys,
             purge,
             summary,
-            nowhere_to_push=any(e.event == "push-skipped" for e in events),
+            nowhere_to_push=nowhere_to_push,
         ),
     )
 
@@ -245,7 +251,7 @@ def is_closed(summary: Summary) -> bool:
         and summary.history_complete
         and summary.revoked
         and summary.verified
-        and summary.pushed is not False
+        and (summary.pushed is True or not summary.push_needed)
         and summary.open_manual_steps == 0
     )
 

@@ -253,8 +253,8 @@ class Responder:
         base = {"title": step.title, "phase": step.phase, "action": step.action}
         needs_findings = step.action in {"liveness", "roll", "purge", "push"}
         if needs_findings and not self.findings:
-            self._load_findings()
-            if not self.findings:
+            self._load_findings(strict=self._needs_secret_values(step))
+            if not self.findings and not self._recorded_fingerprints():
                 self.journal.append(step.id, "step-skipped", reason="no secrets",
                                     **base)
                 self.ui.step_finished(step, "skipped", "no Stripe secret to act on")
@@ -331,11 +331,23 @@ class Responder:
             "report": reports[-1].data["path"] if reports else "(not written yet)",
         }
 
-    def _load_findings(self) -> None:
-        fingerprints = [e.data["fingerprint"]
-                        for e in self.journal.find("detect", "finding")]
+    def _recorded_fingerprints(self) -> list[str]:
+        return [e.data["fingerprint"] for e in self.journal.find("detect", "finding")]
+
+    def _load_findings(self, strict: bool) -> None:
+        """Read the keys back (values are never journaled) from the repository or
+        the purge's backup; strict: every recorded key is needed."""
+        fingerprints = self._recorded_fingerprints()
         if fingerprints:
-            self.findings = recover_findings(self.repo, fingerprints, self.journal)
+            self.findings = recover_findings(self.repo, fingerprints, self.journal,
+                                             strict=strict)
+
+    def _needs_secret_values(self, step: Step) -> bool:
+        """Rolling needs the keys; pushing a rewrite already verified does not."""
+        if step.action in {"liveness", "roll"}:
+            return True
+        verified = self.journal.find("purge", "verify-done", clean=True)
+        return not verified
 
     def _open_manual(self, step_id: str, title: str, instructions: list[str]) -> None:
         if not self.journal.find(None, "manual-step-pending", step_id=step_id):
@@ -524,7 +536,14 @@ class Responder:
             in_place=in_place, workdir=self.journal.directory,
             replacement=str(params.get("replacement", DEFAULT_MARKER)),
             push=push, remote=self.options.remote,
-            secrets=tuple(f.secret for f in self.findings.values()))
+            # None: the purge reads them back itself (never "no keys at all").
+            secrets=self._all_secrets())
+
+    def _all_secrets(self) -> tuple[str, ...] | None:
+        recorded = set(self._recorded_fingerprints())
+        if recorded - set(self.findings):
+            return None
+        return tuple(f.secret for f in self.findings.values())
 
     def _purge(self, step: Step) -> StepOutcome:
         from incident.rewrite import purge_repository

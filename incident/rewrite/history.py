@@ -164,13 +164,18 @@ def ref_safe_marker(secret: str) -> str:
 
 
 def rewrite_history(repo: Path, secrets: list[str],
-                    options: RewriteOptions | None = None) -> RewriteResult:
+                    options: RewriteOptions | None = None,
+                    continue_since: float | None = None) -> RewriteResult:
     """Rewrite every ref of repo (a mirror or the user's repo) without secrets.
 
     Args:
         repo: the repository to rewrite in place; back it up first.
         secrets: exact secret values to remove.
         options: marker text and cleanup choice.
+        continue_since: an earlier rewrite of repo started at this time (epoch
+            seconds) and died before it was recorded; if it got as far as writing
+            its commit map, the new map is chained onto it, so old ids still map
+            to the final ones.
 
     Raises:
         GitError: git-filter-repo or git failed; the repository may be half
@@ -183,6 +188,7 @@ def rewrite_history(repo: Path, secrets: list[str],
     before = list_refs(repo)
     signed = signed_objects(repo)
     stash_log = read_stash_log(directory)
+    earlier = _earlier_run(directory / "filter-repo", continue_since)
     _forget_previous_run(directory)
 
     tally = _Tally()
@@ -193,6 +199,11 @@ def rewrite_history(repo: Path, secrets: list[str],
     _scrub_metadata(metadata, replacer, ref_replacers)
     commit_map = _read_commit_map(metadata / "commit-map")
     first_changed = _read_first_changed(metadata / "first-changed-commits")
+    if earlier is not None:
+        first_map, first_first_changed = earlier
+        commit_map = {old: commit_map.get(mid, mid) for old, mid in first_map.items()}
+        first_changed = first_first_changed or first_changed
+        _write_commit_map(metadata / "commit-map", commit_map)
     notes_moved = move_notes(repo, commit_map)
     if stash_log:
         write_stash_log(directory, stash_log, commit_map)
@@ -334,6 +345,21 @@ def _inside(repo: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(previous)
+
+
+def _earlier_run(metadata: Path, since: float | None
+                 ) -> tuple[dict[str, str], list[str]] | None:
+    """The commit map and first changed commits an interrupted run wrote."""
+    commit_map = metadata / "commit-map"
+    if since is None or not commit_map.exists() or commit_map.stat().st_mtime < since:
+        return None
+    return (_read_commit_map(commit_map),
+            _read_first_changed(metadata / "first-changed-commits"))
+
+
+def _write_commit_map(path: Path, commit_map: dict[str, str]) -> None:
+    lines = ["old new"] + [f"{old} {new}" for old, new in commit_map.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
 
 
 def _forget_previous_run(directory: Path) -> None:

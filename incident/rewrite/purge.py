@@ -203,17 +203,28 @@ def _purge(repo: Path, options: PurgeOptions,
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     record = _recorder(journal, repo)
 
-    backup = workdir / f"{repo.name.removesuffix('.git')}-backup-{stamp}.bundle"
-    record("backup-started", path=str(backup))
-    create_backup(repo, backup)
-    record("backup-done", path=str(backup))
+    interrupted = _interrupted_run(repo, options, journal)
+    if interrupted is not None:
+        # An earlier run died between its backup and the end of its rewrite: an
+        # in-place one may have rewritten the repository already. The first
+        # backup holds the original; a second would copy the keys again.
+        backup, since = interrupted
+    else:
+        backup = workdir / f"{repo.name.removesuffix('.git')}-backup-{stamp}.bundle"
+        record("backup-started", path=str(backup))
+        create_backup(repo, backup)
+        record("backup-done", path=str(backup))
+        since = None
 
     # A linked worktree shares its refs with the main one: rewrite from there.
     target = main_repository(repo) if options.in_place else mirror_clone(
         repo, workdir / f"{repo.name.removesuffix('.git')}-purged-{stamp}.git")
     record("rewrite-started", target=str(target),
            keys=[{"redacted": k.redacted, "fingerprint": k.fingerprint} for k in keys])
-    rewrite = rewrite_history(target, secrets, RewriteOptions(options.replacement))
+    rewrite = rewrite_history(target, secrets, RewriteOptions(options.replacement),
+                              continue_since=since)
+    if since is not None:
+        rewrite = replace(rewrite, refs=_refs_against_backup(target, backup))
     record("rewrite-done", target=str(target), backup=str(backup),
            commit_map=str(rewrite.commit_map_path),
            commits_rewritten=rewrite.commits_rewritten,
@@ -506,11 +517,28 @@ def _rewrite_detail(rewrite: RewriteResult) -> dict[str, Any]:
     }
 
 
-def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
-                     first_changed: list[str],
-                     detail: dict[str, Any]) -> RewriteResult:
-    """What a resumed run needs of the rewrite: refs before/after, the map, and
-    the counts journaled when the rewrite finished."""
+def _interrupted_run(
+    repo: Path, options: PurgeOptions, journal: Journal | None
+) -> tuple[Path, float | None] | None:
+    """An earlier run of this purge that made its backup but never recorded the
+    end of its rewrite: its backup, and when an in-place rewrite of it started."""
+    if journal is None:
+        return None
+    backups = journal.find(STEP, "backup-done", repo=str(repo))
+    if not backups or journal.find(STEP, "rewrite-done", repo=str(repo)):
+        return None
+    backup = Path(backups[0].data["path"])
+    if not backup.is_file():
+        return None
+    started = journal.find(STEP, "rewrite-started", repo=str(repo))
+    if not (started and options.in_place):
+        return backup, None
+    moment = datetime.fromisoformat(started[0].time.replace("Z", "+00:00"))
+    return backup, moment.timestamp()
+
+
+def _refs_against_backup(target: Path, backup: Path) -> list[RefChange]:
+    """Every ref as the backup (the original) had it and as it is now."""
     before: dict[str, str] = {}
     heads = run_git(target, "bundle", "list-heads", str(backup)).stdout.decode(
         "utf-8", "surrogateescape")
@@ -519,14 +547,22 @@ def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
         if name != "HEAD":
             before[name] = sha
     after = list_refs(target)
+    return [RefChange(name=redact_text(name), old=before.get(name),
+                      new=after.get(name), ref=name)
+            for name in sorted(set(before) | set(after))]
+
+
+def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
+                     first_changed: list[str],
+                     detail: dict[str, Any]) -> RewriteResult:
+    """What a resumed run needs of the rewrite: refs before/after, the map, and
+    the counts journaled when the rewrite finished."""
     commit_map: dict[str, str] = {}
     if commit_map_path.exists():
         for line in commit_map_path.read_text().splitlines()[1:]:
             old, new = line.split()
             commit_map[old] = new
-    refs = [RefChange(name=redact_text(name), old=before.get(name),
-                      new=after.get(name), ref=name)
-            for name in sorted(set(before) | set(after))]
+    refs = _refs_against_backup(target, backup)
     return RewriteResult(
         repository=target, commit_map=commit_map, commit_map_path=commit_map_path,
         refs=refs, first_changed_commits=first_changed,

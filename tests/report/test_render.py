@@ -64,7 +64,8 @@ SUMMARY = {
     "detected_at", "contained_at", "detection_to_containment_seconds",
     "detection_to_containment", "contained", "revoked", "eradicated", "verified",
     "pushed", "open_manual_steps", "used_after_leak", "still_exposed",
-    "test_keys_not_rolled", "history_complete", "respond_status", "next_steps",
+    "test_keys_not_rolled", "history_complete", "push_needed",
+    "respond_status", "next_steps",
 }  # fmt: skip
 
 

@@ -3,6 +3,7 @@ resume: no second rotation, no second push, no key lost, and a clean result."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,11 +32,13 @@ CRASH_POINTS = [
     ("after", "roll/delivered", 1),
     ("after", "contain/step-done", 1),
     ("after", "purge/backup-done", 1),
+    ("before", "purge/rewrite-done", 1),
     ("after", "purge/rewrite-done", 1),
     ("after", "purge/verify-done", 1),
     ("after", "eradicate/step-done", 1),
     ("before", "purge/push-ref", 1),
     ("after", "purge/push-ref", 2),
+    ("after", "purge/push-done", 1),
     ("after", "push/step-done", 1),
     ("after", "record/report-written", 1),
 ]
@@ -75,5 +78,12 @@ def test_respond_resumes_after_a_crash(world: World, when: str, target: str,
     log = git(world.origin, "log", "--all", "-p")
     assert not any(secret in log for secret in world.secrets)
     assert (world.only_incident() / "report.md").exists()
+    # The record is whole: one backup, the rewrite's real counts, every next step.
+    assert len(list(world.only_incident().glob("*.bundle"))) == 1
+    report = json.loads((world.only_incident() / "report.json").read_text())
+    assert report["purge"]["commits_rewritten"] > 0
+    assert report["purge"]["first_changed"]
+    opened = {e.data["step_id"] for e in journal.find(None, "manual-step-pending")}
+    assert {"reclone", "delete-backup", "notify-host"} <= opened
     text = resumed.stdout + resumed.stderr + journal.path.read_text()
     assert not any(secret in text for secret in world.secrets)
