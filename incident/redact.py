@@ -38,9 +38,33 @@ def redact(secret: str) -> str:
     return f"{prefix}…{body[-4:]}"
 
 
+# scheme://user:password@host, or scheme://token@host: a remote URL can carry a
+# hosting token (https://deploy:ghp_…@github.com/…), as secret as any key.
+_URL_CREDENTIALS = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:]+)"
+    r"(?::(?P<password>[^/@\s]*))?@"
+)
+# A user part this long with no password is a token, not a login name.
+_TOKEN_AS_USER = 16
+
+
+def mask_url_credentials(text: str) -> str:
+    """Hide the password (or token) in every URL of text, keep the rest."""
+
+    def mask(match: re.Match[str]) -> str:
+        scheme, user = match.group("scheme"), match.group("user")
+        if match.group("password") is not None:
+            return f"{scheme}{user}:***@"
+        if len(user) >= _TOKEN_AS_USER:
+            return f"{scheme}***@"
+        return match.group(0)
+
+    return _URL_CREDENTIALS.sub(mask, text)
+
+
 def redact_text(text: str) -> str:
-    """Mask every Stripe-secret-shaped substring of text."""
-    return _SECRET_SHAPE.sub(lambda m: redact(m.group(0)), text)
+    """Mask every Stripe-secret-shaped substring of text, and URL credentials."""
+    return mask_url_credentials(_SECRET_SHAPE.sub(lambda m: redact(m.group(0)), text))
 
 
 class RedactingFilter(logging.Filter):

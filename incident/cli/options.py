@@ -50,3 +50,21 @@ def quiet_option(func: F) -> F:
     return click.option(
         "-q", "--quiet", is_flag=True, help="No progress or summary on stderr."
     )(func)
+
+
+def refuse_credentials_in_remote(remote: str) -> None:
+    """A --remote URL with a password or token would be journaled and printed.
+
+    Raises:
+        UsageError: remote carries credentials; says how to name it instead.
+    """
+    from incident.errors import UsageError
+    from incident.redact import mask_url_credentials
+
+    if mask_url_credentials(remote) != remote:
+        raise UsageError(
+            f"--remote {mask_url_credentials(remote)} carries credentials, which "
+            "would end up in the journal and the report",
+            "Add it as a named remote (git remote add incident-push URL) and pass "
+            "--remote incident-push; git then keeps the credentials to itself.",
+        )

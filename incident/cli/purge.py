@@ -9,7 +9,12 @@ from rich.markup import escape
 
 from incident.cli import finish
 from incident.cli.console import err, out
-from incident.cli.options import dry_run_option, repo_argument, yes_option
+from incident.cli.options import (
+    dry_run_option,
+    refuse_credentials_in_remote,
+    repo_argument,
+    yes_option,
+)
 from incident.errors import ExitCode, UsageError
 from incident.journal import Journal
 from incident.redact import short_fingerprint
@@ -58,6 +63,7 @@ def purge_cmd(repo: Path, in_place: bool, workdir: Path | None, replacement: str
         raise UsageError("--replacement must be one non-empty line",
                          f"Use the default: --replacement '{DEFAULT_MARKER}'")
     journal = _journal(incident_dir, incident_id)
+    refuse_credentials_in_remote(remote)
     options = PurgeOptions(in_place=in_place, workdir=workdir, replacement=replacement,
                            dry_run=dry_run, push=push, remote=remote)
     if not dry_run and (in_place or push) and not yes:

@@ -11,7 +11,12 @@ from rich.markup import escape
 
 from incident.cli import finish
 from incident.cli.console import err, out, progress_bar
-from incident.cli.options import F, dry_run_option, yes_option
+from incident.cli.options import (
+    F,
+    dry_run_option,
+    refuse_credentials_in_remote,
+    yes_option,
+)
 from incident.cli.roll import API_BASE_ENV
 from incident.delivery import anchor_target
 from incident.errors import ExitCode, UsageError
@@ -111,6 +116,7 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
     rotating or pushing twice. Manual steps stay open until
     `incident step done STEP --incident ID`.
     """
+    refuse_credentials_in_remote(remote)
     ui = ConsoleUi()
     if dry_run:
         finish(_plan(repo, playbook, resume_id, include_test))

@@ -7,6 +7,7 @@ with ``respond --resume`` without a second backup, rewrite or push.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -262,7 +263,7 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
         todo = [s for s in steps if s.ref_id not in done]
         fresh: list[PushOutcome] = []
         if todo or not previous:
-            record("push-started", remote=url, refs=len(todo))
+            record("push-started", remote=redact_text(url), refs=len(todo))
             fresh = push_refs(
                 result.rewritten, url, todo,
                 lambda step, outcome: record("push-ref", ref_id=step.ref_id,
@@ -273,11 +274,12 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
         outcomes = [o for o in previous or [] if o.ref_id not in again]
         outcomes += fresh + skipped
         if todo or not previous:
-            record("push-done", remote=url,
+            record("push-done", remote=redact_text(url),
                    refused=sum(1 for o in outcomes if not o.ok))
     else:
         target = url or options.remote
-        commands = [format_command(result.rewritten, target, s) for s in steps]
+        commands = [_printable(format_command(result.rewritten, target, s), target,
+                               result.repository, options.remote) for s in steps]
 
     pull_refs = sorted(r for r in (remote_values or {}) if r.startswith("refs/pull/"))
     failed = [o.name for o in outcomes if not o.ok]
@@ -290,11 +292,24 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
         removed_files=len(result.removed_files), submodules=result.submodules,
         lfs_pointers=result.lfs_pointers,
     )
-    request = support_request(url or str(result.repository),
+    request = support_request(redact_text(url or str(result.repository)),
                               result.first_changed_commits, pull_refs,
                               result.commits_rewritten, utc_now()[:10])
     return replace(result, push_outcomes=outcomes, push_commands=commands,
                     next_steps=steps_left, support_request=request)
+
+
+def _printable(command: str, url: str, repo: Path, remote: str) -> str:
+    """A push command without the credentials a remote URL may carry: the URL is
+    read from the repository's config when the command runs."""
+    if redact_text(url) == url:
+        return command
+    if "/" in remote or ":" in remote:
+        return (command.replace(url, redact_text(url))
+                + "  # put the URL's credentials back where *** stands")
+    lookup = (f'"$(git -C {shlex.quote(str(repo))} remote get-url '
+              f'{shlex.quote(remote)})"')
+    return command.replace(shlex.quote(url), lookup).replace(url, lookup)
 
 
 def _result(repo: Path, keys: list[PurgedKey], backup: Path | None,
@@ -325,7 +340,7 @@ def _result(repo: Path, keys: list[PurgedKey], backup: Path | None,
         notes_moved=rewrite.notes_moved,
         forms=rewrite.forms,
         verification=verification,
-        remote=url,
+        remote=redact_text(url) if url else None,
     )
 
 
