@@ -280,7 +280,17 @@ class _Roller:
         requested = self.last("rotation-requested", key.fingerprint)
         if requested is not None and not self.options.dry_run:
             logger.info("resuming the rotation of %s from the journal", key.redacted)
-            if self.last("delivered", key.fingerprint) is not None:
+            delivered = self.last("delivered", key.fingerprint)
+            if delivered is not None:
+                # A crash right after delivery: finish what followed it.
+                if delivered.get("emergency_file"):
+                    self.open_move_step(key, Path(delivered["emergency_file"]))
+                if self.journal is not None:
+                    leftover = self.journal.secret_file(requested["private_key_file"])
+                    if leftover.exists():
+                        leftover.unlink()
+                        self.record("rotation-key-destroyed", key.fingerprint,
+                                    file=leftover.name)
                 return self.confirm(key, None, requested)
             return self.complete_rotation(key, requested)
 
@@ -483,10 +493,36 @@ class _Roller:
             failed=[f"{d}: {r}" for d, r in outcome.failed],
             emergency_file=str(outcome.emergency_file or "") or None,
         )
+        if outcome.emergency_file is not None:
+            self.open_move_step(key, outcome.emergency_file)
         # The new key is safe on disk somewhere: the decryption key has done its job.
         key_file.unlink(missing_ok=True)
         self.record("rotation-key-destroyed", key.fingerprint, file=key_file.name)
         return self.confirm(key, new_secret, req)
+
+    def open_move_step(self, key: LeakedKey, emergency: Path) -> None:
+        """No target took the new key: it waits in a 0600 file until moved."""
+        step_id = f"move-new-key-{key.fingerprint[:12]}"
+        if self.journal is None or self.journal.find(
+            STEP, "manual-step-pending", step_id=step_id
+        ):
+            return
+        self.record(
+            "manual-step-pending",
+            key.fingerprint,
+            step_id=step_id,
+            redacted=key.redacted,
+            title=f"Move the new key for {key.redacted} where the app reads it",
+            instructions=[
+                f"The new key is only in {emergency} (0600): no --deliver target "
+                "took it.",
+                "Put it where the application reads its Stripe key (secrets "
+                "manager, deploy configuration), restart the application, then "
+                f"delete the file: shred -u {emergency}",
+                f"Then close this step: incident step done {step_id} --incident "
+                f"{self.journal.incident_id}",
+            ],
+        )
 
     def confirm(
         self, key: LeakedKey, new_secret: str | None, req: dict[str, Any]

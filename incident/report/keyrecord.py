@@ -259,6 +259,7 @@ def _rotation(events: list[JournalEvent]) -> Rotation | None:
         delivery_failed=tuple(map(str, delivered.data.get("failed") or []))
         if delivered
         else (),
+        emergency_file=delivered.data.get("emergency_file") if delivered else None,
         new_key_confirmed=True if confirmed else False if unconfirmed else None,
     )
 
@@ -419,7 +420,12 @@ def _moment_label(event: JournalEvent) -> str | None:
             f"Rotated: new key {data.get('new_key_id', '?')} "
             f"({data.get('new_redacted', '?')})"
         ),
-        "delivered": "New key delivered",
+        "delivered": (
+            f"New key delivered to {', '.join(data.get('targets') or [])}"
+            if data.get("targets")
+            else "New key NOT delivered: it waits in the emergency file "
+            f"{data.get('emergency_file') or '?'} (0600)"
+        ),
         "new-key-confirmed": "New key confirmed working",
         "old-key-expired": "Old key expired",
         "old-key-rejected": "Stripe rejects the old key",

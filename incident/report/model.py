@@ -60,6 +60,8 @@ class Rotation:
     accepted_at: str | None
     delivered_to: tuple[str, ...] = ()
     delivery_failed: tuple[str, ...] = ()
+    # Where the new key waits (0600) when no delivery target took it.
+    emergency_file: str | None = None
     new_key_confirmed: bool | None = None
 
 

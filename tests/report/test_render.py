@@ -47,7 +47,7 @@ KEY = {
 EXPOSURE = {"start", "end", "seconds", "open_ended", "ends_by", "text"}
 ROTATION = {
     "old_key_id", "new_key_id", "new_redacted", "new_fingerprint", "accepted_at",
-    "delivered_to", "delivery_failed", "new_key_confirmed",
+    "delivered_to", "delivery_failed", "emergency_file", "new_key_confirmed",
 }  # fmt: skip
 PURGE = {
     "repo", "target", "backup", "backup_done_at", "rewrite_started_at",

@@ -334,3 +334,27 @@ def test_relative_delivery_targets_are_anchored_where_respond_started(
     assert started.data["options"]["deliver"] == [anchored]
     for leaked in world.live_api_keys:
         assert (app / "keys" / f"{fingerprint(leaked)[:12]}.key").exists()
+
+
+def test_a_delivery_that_always_fails_keeps_the_key_and_says_so(
+    world: World,
+) -> None:
+    """exec:false never takes the key: it waits in a 0600 file, a manual step asks
+    to move it, and the record says it was not delivered."""
+    args = [a for a in world.respond_args() if a != "--deliver"
+            and not a.startswith("file:")]
+
+    result = invoke(*args, "--deliver", "exec:false {fingerprint}", env=world.env(),
+                    exit_code=0)
+
+    directory = world.only_incident()
+    journal = Journal(directory)
+    for leaked in world.live_api_keys:
+        kept = directory / f"new-key-{fingerprint(leaked)[:12]}.txt"
+        assert kept.read_text().strip() == new_secret_for(world, leaked)
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert journal.find(None, "manual-step-pending",
+                            step_id=f"move-new-key-{fingerprint(leaked)[:12]}")
+        assert str(kept) in " ".join(result.stderr.split())
+    report = (directory / "report.md").read_text()
+    assert "NOT delivered" in report and "emergency file" in report
