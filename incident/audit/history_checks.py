@@ -57,11 +57,12 @@ def check_history(repo: Path, result: ScanReport | IncidentError,
     for finding in report.findings:
         reason = allowlist.reason_for(finding.fingerprint)
         first = finding.locations[0] if finding.locations else None
-        where = (f"{first.path or first.source}:{first.line} @ "
+        where = (f"{first.shown_path or first.source}:{first.line} @ "
                  f"{(first.commit or first.object_id)[:12]}") if first else "?"
         detail = (f"{finding.redacted} ({finding.mode} {finding.kind}, fingerprint "
                   f"{finding.fingerprint[:12]}), in {len(finding.locations)} "
-                  f"place(s), refs: {', '.join(finding.refs) or 'unreachable only'}")
+                  "place(s), refs: "
+                  f"{', '.join(finding.shown_refs) or 'unreachable only'}")
         status = Status.PASS if reason else Status.FAIL
         check.items.append(Item(status, where, detail + (f": allowlisted, {reason}"
                                                          if reason else "")))
@@ -72,7 +73,7 @@ def check_history(repo: Path, result: ScanReport | IncidentError,
                                     f"{finding.ignored}"))
     for gap in report.unscanned:
         if gap.makes_incomplete:
-            check.items.append(Item(Status.UNKNOWN, gap.path or gap.object_id or
+            check.items.append(Item(Status.UNKNOWN, gap.shown_path or gap.object_id or
                                     gap.kind, f"{gap.kind}: {gap.detail}"))
 
     check.items = sort_items(check.items)
@@ -103,7 +104,7 @@ def check_unscanned(result: ScanReport | IncidentError, tree: CurrentTree) -> Ch
             continue  # reported by the history check
         if gap.kind == "submodule" and gap.object_id in current:
             continue
-        where = gap.path or gap.object_id or gap.kind
+        where = gap.shown_path or gap.object_id or gap.kind
         items[where] = Item(Status.UNKNOWN, where, f"{gap.kind}: {gap.detail}")
     for path, commit in tree.submodules:
         items.setdefault(path, Item(

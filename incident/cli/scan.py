@@ -82,7 +82,7 @@ def print_table(report: ScanReport) -> None:
                 escape(key),
                 f"{finding.kind}\n{finding.mode}",
                 escape(describe_first_seen(finding)),
-                escape("\n".join(finding.refs) or "unreachable"),
+                escape("\n".join(finding.shown_refs) or "unreachable"),
                 escape("\n".join(describe_location(loc) for loc in finding.locations)),
                 style=style,
             )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from incident.detect.rules import KeyKind, Mode
-from incident.redact import SecretView
+from incident.redact import SecretView, redact_text
 
 
 @dataclass(frozen=True)
@@ -60,20 +60,30 @@ class Location:
     tag: str | None = None
     annotated_commit: str | None = None
 
+    # A path, ref or member name can hold a key itself (a branch named after it):
+    # whatever is shown goes through redact_text.
+    @property
+    def shown_path(self) -> str | None:
+        return redact_text(self.path) if self.path is not None else None
+
+    @property
+    def shown_member(self) -> str | None:
+        return redact_text(self.member) if self.member is not None else None
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "source": self.source,
             "object": self.object_id,
             "commit": self.commit,
-            "path": self.path,
+            "path": self.shown_path,
             "line": self.line,
             "encoding": self.encoding,
             "reachable": self.reachable,
         }
         if self.member is not None:
-            data["member"] = self.member
+            data["member"] = self.shown_member
         if self.tag is not None:
-            data["tag"] = self.tag
+            data["tag"] = redact_text(self.tag)
         if self.annotated_commit is not None:
             data["annotated_commit"] = self.annotated_commit
         return data
@@ -103,6 +113,15 @@ class Finding(SecretView):
         return any(location.reachable for location in self.locations)
 
     @property
+    def shown_refs(self) -> list[str]:
+        """The refs, with any key in a ref name redacted."""
+        return [redact_text(ref) for ref in self.refs]
+
+    @property
+    def shown_tips(self) -> list[str]:
+        return [redact_text(ref) for ref in self.present_at_tips]
+
+    @property
     def severity(self) -> str:
         if not self.kind.is_secret:
             return "low"
@@ -116,8 +135,8 @@ class Finding(SecretView):
             "redacted": self.redacted,
             "fingerprint": self.fingerprint,
             "reachable": self.reachable,
-            "refs": list(self.refs),
-            "present_at_tips": list(self.present_at_tips),
+            "refs": self.shown_refs,
+            "present_at_tips": self.shown_tips,
             "first_seen": self.first_seen.to_dict() if self.first_seen else None,
             "locations": [location.to_dict() for location in self.locations],
         }
@@ -148,11 +167,15 @@ class Unscanned:
         """Submodules and LFS content live elsewhere; everything else is a gap."""
         return self.kind not in {"submodule", "lfs-missing"}
 
+    @property
+    def shown_path(self) -> str | None:
+        return redact_text(self.path) if self.path else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "object": self.object_id,
-            "path": self.path,
+            "path": self.shown_path,
             "detail": self.detail,
         }
 

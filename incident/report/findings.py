@@ -17,25 +17,25 @@ def describe_location(location: Location) -> str:
     """One line naming where a secret sits, e.g. ``a1b2c3d4e5f6 app/config.py:12``."""
     commit = location.commit[:12] if location.commit else "(no commit)"
     encoding = "" if location.encoding == "plain" else f" [{location.encoding}]"
-    member = f" → {location.member}" if location.member else ""
+    member = f" → {location.shown_member}" if location.shown_member else ""
     reach = "" if location.reachable else " (unreachable)"
     if location.source == "commit-message":
         where = f"commit message of {commit}, line {location.line}"
     elif location.source == "tag-message":
         where = f"message of tag {location.tag}, line {location.line}"
     elif location.source == "ref-name":
-        where = f"ref name {location.path}"
+        where = f"ref name {location.shown_path}"
     elif location.source == "note":
         where = (
             f"git note on {(location.annotated_commit or '')[:12]} "
             f"(notes commit {commit}), line {location.line}"
         )
     elif location.source == "index":
-        where = f"staged in the index: {location.path}:{location.line}"
-    elif location.path is None:
+        where = f"staged in the index: {location.shown_path}:{location.line}"
+    elif location.shown_path is None:
         where = f"dangling blob {location.object_id[:12]}, line {location.line}"
     else:
-        where = f"{commit} {location.path}:{location.line}"
+        where = f"{commit} {location.shown_path}:{location.line}"
     return where + member + encoding + reach
 
 
@@ -100,8 +100,9 @@ def render_text(report: ScanReport) -> str:
             if finding.ignored:
                 lines.append(f"  ignored: {finding.ignored}")
             lines.append(f"  first seen: {describe_first_seen(finding)}")
-            lines.append(f"  refs: {', '.join(finding.refs) or '(none: unreachable)'}")
-            tips = ", ".join(finding.present_at_tips) or "none"
+            refs = ", ".join(finding.shown_refs) or "(none: unreachable)"
+            lines.append(f"  refs: {refs}")
+            tips = ", ".join(finding.shown_tips) or "none"
             lines.append(f"  still at branch tips: {tips}")
             for location in finding.locations:
                 lines.append(f"  at {describe_location(location)}")
@@ -139,8 +140,8 @@ def render_markdown(report: ScanReport) -> str:
             out.append(
                 f"| {f.kind} | {f.mode} | `{f.redacted}` | "
                 f"`{short_fingerprint(f.fingerprint)}` | {describe_first_seen(f)} | "
-                f"{', '.join(f'`{r}`' for r in f.refs) or 'unreachable'} | "
-                f"{', '.join(f.present_at_tips) or 'none'} |"
+                f"{', '.join(f'`{r}`' for r in f.shown_refs) or 'unreachable'} | "
+                f"{', '.join(f.shown_tips) or 'none'} |"
             )
         out.append("")
         out.append("### Locations")

@@ -79,8 +79,8 @@ def _level(finding: Finding) -> str:
 def _physical(location: Location) -> dict[str, Any]:
     # GitHub needs a file-like location for every result; messages and dangling
     # objects get a stable pseudo-path that names the object.
-    if location.path and location.source in {"file", "index", "note"}:
-        uri = location.path
+    if location.shown_path and location.source in {"file", "index", "note"}:
+        uri = location.shown_path
     elif location.source == "commit-message":
         uri = f".git-history/commit-message/{location.object_id}"
     elif location.source == "tag-message":
@@ -100,7 +100,7 @@ def _result(finding: Finding, rules: list[str]) -> dict[str, Any]:
     message = (
         f"{finding.kind} ({finding.mode}) {finding.redacted}, "
         f"sha256:{finding.fingerprint}. First seen {describe_first_seen(finding)}. "
-        f"Refs: {', '.join(finding.refs) or 'none (unreachable)'}."
+        f"Refs: {', '.join(finding.shown_refs) or 'none (unreachable)'}."
     )
     result: dict[str, Any] = {
         "ruleId": rule_id,
@@ -114,8 +114,8 @@ def _result(finding: Finding, rules: list[str]) -> dict[str, Any]:
         "properties": {
             "redacted": finding.redacted,
             "mode": str(finding.mode),
-            "refs": finding.refs,
-            "presentAtTips": finding.present_at_tips,
+            "refs": finding.shown_refs,
+            "presentAtTips": finding.shown_tips,
             "allLocations": [describe_location(loc) for loc in finding.locations],
         },
     }
