@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -143,7 +144,7 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
                   f"--incident-dir {escape(str(responder.journal.directory.parent))}")
     result = responder.run()
     summary(result)
-    if result.status == "incomplete":
+    if result.status in ("incomplete", "live-keys-not-rolled"):
         finish(ExitCode.FINDINGS)
 
 
@@ -196,6 +197,13 @@ def _plan(repo: Path, playbook_path: Path | None, resume_id: str | None,
 def summary(result: RespondResult) -> None:
     journal = result.journal
     out.print(f"Incident {escape(result.incident_id)}: {result.status}")
+    if result.status == "live-keys-not-rolled":
+        started = journal.find("respond", "started")
+        repo = str(started[0].data.get("repo")) if started else "REPO"
+        out.print("  Live keys that may still work were not rotated by this playbook: "
+                  f"roll them now: incident roll {escape(shlex.quote(repo))} "
+                  f"--incident {escape(result.incident_id)} --incident-dir "
+                  f"{escape(shlex.quote(str(journal.directory.parent)))}")
     if result.status == "incomplete":
         out.print("  Part of the history could not be read, or a remote could not be "
                   "fetched: keys there were neither rolled nor purged. The detect "

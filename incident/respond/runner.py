@@ -115,7 +115,7 @@ class RespondResult:
 
     incident_id: str
     journal: Journal
-    status: str  # complete | manual-steps-open | incomplete
+    status: str  # complete | manual-steps-open | live-keys-not-rolled | incomplete
     open_steps: list[dict[str, Any]] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     stopped_at: str | None = None
@@ -225,6 +225,14 @@ class Responder:
                 self.ui.step_finished(step, "done", "done earlier")
                 continue
             if step.manual:
+                if self._found_nothing():
+                    # No key was ever committed: "restart what used the old key"
+                    # has nothing to be about.
+                    self.journal.append(step.id, "step-skipped", reason="no secrets",
+                                        title=step.title, phase=step.phase,
+                                        action=step.action)
+                    self.ui.step_finished(step, "skipped", "no Stripe secret found")
+                    continue
                 self._open_manual(step.id, step.title, step.render_instructions(
                     self.template_context()))
                 continue
@@ -232,6 +240,9 @@ class Responder:
                 break
         open_steps = self.open_manual_steps()
         status = "manual-steps-open" if open_steps else "complete"
+        if self.live_keys_not_contained():
+            # Whatever else is done, a working leaked live key is the emergency.
+            status = "live-keys-not-rolled"
         if self._history_gaps():
             # Keys in what could not be read were neither rolled nor purged.
             status = "incomplete"
@@ -240,6 +251,21 @@ class Responder:
                                                                     "report-written")]
         return RespondResult(self.journal.incident_id, self.journal, status,
                              open_steps, reports)
+
+    def _found_nothing(self) -> bool:
+        return bool(self.journal.find("detect", "scan-done")) and not (
+            self._recorded_fingerprints())
+
+    def live_keys_not_contained(self) -> list[str]:
+        """Redacted live API keys the journal never saw rotated or revoked."""
+        contained = {e.data.get("fingerprint") for e in self.journal.events()
+                     if e.event in ("rotation-accepted", "already-revoked")
+                     or (e.event == "liveness-checked"
+                         and e.data.get("liveness") == "revoked")}
+        return [str(e.data.get("redacted")) for e in self.journal.find(
+                    "detect", "finding", mode="live")
+                if e.data.get("kind") != "webhook_secret"
+                and e.data.get("fingerprint") not in contained]
 
     def _history_gaps(self) -> bool:
         """The last scan could not read everything, or the remotes were not fetched."""
@@ -576,6 +602,9 @@ class Responder:
             # A clone without remotes has nowhere to push; failing here would
             # leave a finished purge looking like a failed response.
             self.journal.append(step.id, "push-skipped", reason="no remote")
+            result = purge_repository(self.repo, self._purge_options(None, False),
+                                      self.journal)
+            self._record_next_steps(result, local_only=True)
             return StepOutcome(
                 "this clone has no remote, so there is nothing to push. If this "
                 "history was pushed from another clone, force-push the rewritten "
@@ -605,17 +634,18 @@ class Responder:
         return StepOutcome(f"{len(result.push_outcomes)} ref(s) pushed to "
                            f"{result.remote}")
 
-    def _record_next_steps(self, result: Any) -> None:
+    def _record_next_steps(self, result: Any, local_only: bool = False) -> None:
         """Journal what no rewrite reaches as open manual steps.
 
         The purge's own list is written for a stand-alone purge; here the playbook
         already rolls the keys and prints the push commands, so those two go.
+        local_only: the clone has no remote, so nothing about a host applies.
         """
         support = None
-        if result.support_request:
+        if result.support_request and not local_only:
             support = self.journal.directory / "support-request.txt"
             support.write_text(result.support_request + "\n")
-        if result.push_commands:
+        if result.push_commands and not local_only:
             self._open_manual("push-by-hand", "Push the rewritten history",
                               list(result.push_commands))
         for item in result.next_steps:
@@ -623,6 +653,8 @@ class Responder:
                 continue
             step_id, title = _NEXT_STEP_IDS.get(
                 item.title, ("purge-" + _slug(item.title), item.title))
+            if local_only and step_id in _ABOUT_THE_HOST:
+                continue
             instructions = [item.action]
             if support is not None and "support request" in item.action:
                 instructions.append(f"The request, ready to send: {support}")
@@ -667,6 +699,9 @@ _NEXT_STEP_IDS = {
     "Other clones": ("reclone", "Make every clone drop the old history"),
     "Delete the backup when done": ("delete-backup", "Delete the backup when done"),
 }
+# Steps that only make sense when the history was pushed somewhere.
+_ABOUT_THE_HOST = {"notify-host", "purge-forks", "purge-old-objects-on-the-remote",
+                   "purge-ci-caches-artifacts-and-mirrors"}
 
 
 def _masked(value: Any) -> Any:

@@ -155,6 +155,7 @@ def test_respond_without_keys_completes(tmp_path: Path) -> None:
     [incident] = list((repo / ".incident").iterdir())
     journal = Journal.open(repo / ".incident", incident.name)
     assert journal.find("contain", "step-skipped")
+    assert not journal.find(None, "manual-step-pending")  # nothing to restart
     assert "/.incident/" in (repo / ".git" / "info" / "exclude").read_text()
 
 
@@ -220,9 +221,13 @@ def test_roll_after_purge_reads_keys_back_from_the_backup(
         "format: 1\nname: purge-only\nsteps:\n"
         "  - {id: detect, phase: detect, title: Scan, action: scan}\n"
         "  - {id: eradicate, phase: eradicate, title: Purge, action: purge}\n")
-    respond(world, "--playbook", str(playbook))
+    output = respond(world, "--playbook", str(playbook), exit_code=1)
     assert scan_repository(world.repo).clean
     incident_id = world.only_incident().name
+    # Live keys left working are the emergency: the run says so and how to roll.
+    assert "live-keys-not-rolled" in output
+    assert f"incident roll {world.repo} --incident {incident_id}" in " ".join(
+        output.split())
 
     result = invoke("roll", str(world.repo), "--yes", "--incident", incident_id,
                     "--incident-dir", str(world.incidents), "--deliver",
@@ -256,6 +261,10 @@ def test_respond_on_a_clone_without_remotes_finishes(tmp_path: Path) -> None:
     [report] = sample.path.glob(".incident/*/report.json")
     steps = json.loads(report.read_text())["summary"]["next_steps"]
     assert not any("Push the rewritten history" in s for s in steps)
+    # The backup still holds the keys: its deletion stays an open step.
+    opened = {e.data["step_id"] for e in Journal(report.parent).find(
+        None, "manual-step-pending")}
+    assert "delete-backup" in opened and "notify-host" not in opened
 
 
 def test_respond_refuses_a_shallow_clone_before_touching_anything(
