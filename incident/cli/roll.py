@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -167,7 +168,7 @@ def roll_cmd(
             results = roll_keys(leaked, options, journal)
 
     _print_results(results)
-    _print_notes(results, journal)
+    _print_notes(results, journal, repo)
     codes = [_EXIT_BY_STATUS.get(r.status, ExitCode.OK) for r in results]
     return max(codes, default=ExitCode.OK)
 
@@ -260,8 +261,12 @@ def _print_plan(leaked: list[LeakedKey], options: RollOptions) -> None:
         else "STRIPE_API_KEY"
     )
     where = ", ".join(options.deliver) or "an emergency file in the incident folder"
+    api = [k for k in leaked if k.kind is not KeyKind.WEBHOOK_SECRET]
+    manual = len(leaked) - len(api)
     err.print(
-        f"{'Would roll' if options.dry_run else 'Rolling'} {len(leaked)} key(s), "
+        f"{'Would roll' if options.dry_run else 'Rolling'} {len(api)} key(s)"
+        + (f" ({manual} webhook secret(s) get Dashboard steps)" if manual else "")
+        + ", "
         f"authenticated by {who}; new keys go to {escape(where)}; old keys "
         + (
             f"expire after {options.grace_minutes} min."
@@ -307,7 +312,9 @@ def _print_results(results: list[RollResult]) -> None:
     out.print(table)
 
 
-def _print_notes(results: list[RollResult], journal: Journal | None) -> None:
+def _print_notes(
+    results: list[RollResult], journal: Journal | None, repo: Path
+) -> None:
     """Per-key messages, every file that now holds a secret, and what to do next."""
     for r in results:
         err.print(f"{escape(r.redacted)}: [bold]{r.status}[/] {escape(r.message)}")
@@ -338,8 +345,10 @@ def _print_notes(results: list[RollResult], journal: Journal | None) -> None:
     )
     if journal is not None and retry:
         err.print(
-            "After fixing the cause, resume with: incident roll "
-            f"--incident {escape(journal.incident_id)}"
+            "After fixing the cause, resume with: "
+            + escape(journal.command("roll", shlex.quote(str(repo))))
         )
-    if rolled:
-        err.print("Next: remove the leaked keys from history: incident purge")
+    purged = journal is not None and journal.find("purge", "rewrite-done")
+    if rolled and not purged:
+        err.print("Next: remove the leaked keys from history: incident purge "
+                  + escape(shlex.quote(str(repo))))

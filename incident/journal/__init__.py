@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -158,6 +159,12 @@ class Journal:
             and (event is None or e.event == event)
             and all(e.data.get(k) == v for k, v in match.items())
         ]
+
+    def command(self, *words: str) -> str:
+        """An `incident` command line about this incident that works from any
+        directory: it names the incident and the folder that holds it."""
+        return " ".join(["incident", *words, "--incident", self.incident_id,
+                         "--incident-dir", shlex.quote(str(self.directory.parent))])
 
     def secret_file(self, name: str) -> Path:
         """A path in the incident directory for a file that must hold a secret."""

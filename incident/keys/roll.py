@@ -458,7 +458,8 @@ class _Roller:
             raise StripeApiError(
                 f"{exc.message}; the rotation of {req['key_id']} is not confirmed",
                 "Fix the credential and run the same command again with "
-                f"--incident {self.journal.incident_id}; it re-sends the same request "
+                f"--incident {self.journal.incident_id} --incident-dir "
+                f"{self.journal.directory.parent}; it re-sends the same request "
                 "and cannot rotate twice.",
             ) from None
         new_secret = reveal_secret(response, private_pem)
@@ -519,8 +520,8 @@ class _Roller:
                 "Put it where the application reads its Stripe key (secrets "
                 "manager, deploy configuration), restart the application, then "
                 f"delete the file: shred -u {emergency}",
-                f"Then close this step: incident step done {step_id} --incident "
-                f"{self.journal.incident_id}",
+                "Then close this step: "
+                + self.journal.command("step", "done", step_id),
             ],
         )
 
@@ -640,9 +641,7 @@ class _Roller:
 
     def webhook(self, key: LeakedKey) -> RollResult:
         step_id = manual_step_id(key)
-        steps = webhook_roll_steps(
-            key, self.journal.incident_id if self.journal else None
-        )
+        steps = webhook_roll_steps(key, self.journal)
         if self.journal is not None and not self.journal.find(
             STEP, "manual-step-pending", step_id=step_id
         ):

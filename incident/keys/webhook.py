@@ -13,7 +13,12 @@ journal until the operator closes it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from incident.keys.model import LeakedKey
+
+if TYPE_CHECKING:
+    from incident.journal import Journal
 
 
 def manual_step_id(key: LeakedKey) -> str:
@@ -21,12 +26,12 @@ def manual_step_id(key: LeakedKey) -> str:
     return f"roll-webhook-secret-{key.fingerprint[:12]}"
 
 
-def webhook_roll_steps(key: LeakedKey, incident_id: str | None) -> list[str]:
+def webhook_roll_steps(key: LeakedKey, journal: Journal | None) -> list[str]:
     """Exact Dashboard steps to roll the webhook signing secret that leaked."""
     last4 = key.secret[-4:]
     close = (
-        f"incident step done {manual_step_id(key)} --incident {incident_id}"
-        if incident_id
+        journal.command("step", "done", manual_step_id(key))
+        if journal is not None
         else f"incident step done {manual_step_id(key)}"
     )
     return [

@@ -8,6 +8,7 @@ no secret value is ever read or held.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 
 from incident.journal import Journal, JournalEvent, utc_now
@@ -170,7 +171,7 @@ def build_summary(
     return replace(
         summary,
         next_steps=plan_next_steps(
-            journal.incident_id,
+            journal,
             repo,
             keys,
             purge,
@@ -181,7 +182,7 @@ def build_summary(
 
 
 def plan_next_steps(
-    incident_id: str,
+    journal: Journal,
     repo: str | None,
     keys: tuple[KeyRecord, ...],
     purge: Purge | None,
@@ -203,20 +204,21 @@ def plan_next_steps(
         if key.used_after_leak
     ]
     steps += [
-        f"Roll {key.redacted}: incident roll {repo or 'REPO'} --incident {incident_id}"
+        f"Roll {key.redacted}: "
+        + journal.command("roll", shlex.quote(repo or "REPO"))
         for key in keys
         if key.exposure.open_ended and not key.manual_steps and not key.test_not_rolled
     ]
     steps += [
         f"{key.redacted} is a test-mode key and was not rolled; it reaches only test "
-        f"data, but roll it too if that matters: incident roll {repo or 'REPO'} "
-        f"--include-test --incident {incident_id}"
+        "data, but roll it too if that matters: "
+        + journal.command("roll", shlex.quote(repo or "REPO"), "--include-test")
         for key in keys
         if key.test_not_rolled
     ]
     steps += [
-        f"Close manual step {step_id}: incident step done {step_id} "
-        f"--incident {incident_id}"
+        f"Close manual step {step_id}: "
+        + journal.command("step", "done", step_id)
         for key in keys
         for step_id in key.manual_steps
         if key.exposure.open_ended
