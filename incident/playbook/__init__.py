@@ -202,7 +202,8 @@ def _step(item: Any, index: int, where: str) -> Step:
     if confirm is not None and not isinstance(confirm, str):
         raise UsageError(f"{label}: 'confirm' must be the question to ask",
                          "For example: confirm: Rotate the live keys now?")
-    return Step(
+    _check_values(action, params, label)
+    step = Step(
         id=step_id,
         phase=phase,
         title=_text(item, "title", label),
@@ -212,6 +213,43 @@ def _step(item: Any, index: int, where: str) -> Step:
         instructions=tuple(instructions),
         params=dict(params),
     )
+    # Render now, with stand-in facts: a template mistake found after the keys
+    # were rotated would stop the response halfway.
+    step.render_instructions(_SAMPLE_CONTEXT)
+    return step
+
+
+_SAMPLE_CONTEXT: dict[str, Any] = {
+    "incident": "inc-00000000T000000Z-0000",
+    "repo": "/srv/repository",
+    "remote": "origin",
+    "keys": ["sk_" + "live_…abcd"],
+    "report": "/srv/repository/.incident/report.md",
+}
+_REPORT_FORMATS = ("markdown", "html", "json")
+
+
+def _check_values(action: str, params: dict[str, Any], label: str) -> None:
+    """Values a type check lets through but the step would fail on mid-run."""
+    from incident.keys.model import MAX_GRACE_MINUTES
+
+    grace = params.get("grace")
+    if action == "roll" and grace is not None and not 0 <= grace <= MAX_GRACE_MINUTES:
+        raise UsageError(f"{label}: grace {grace} is out of range",
+                         f"Use 0 to {MAX_GRACE_MINUTES} minutes (Stripe's limit).")
+    if action == "roll":
+        from incident.delivery import parse_target
+
+        for spec in params.get("deliver", []):
+            if not isinstance(spec, str):
+                raise UsageError(f"{label}: each deliver target must be text",
+                                 "For example: file:/run/secrets/stripe.key")
+            parse_target(spec)
+    if action == "report":
+        unknown = [f for f in params.get("formats", []) if f not in _REPORT_FORMATS]
+        if unknown:
+            raise UsageError(f"{label}: unknown report format {unknown[0]!r}",
+                             "Use: " + ", ".join(_REPORT_FORMATS))
 
 
 def _check_order(steps: tuple[Step, ...], where: str) -> None:
