@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from jinja2 import Environment, StrictUndefined
 
 _SUPPORT_TEMPLATE = """\
+{%- if not pushed -%}
+NOTE, delete before sending: the rewritten history was not pushed when this was
+written. Send this only after the force-push, and once the keys are rotated.
+
+{% endif -%}
 Subject: Sensitive data removal request for {{ repository }}
 
 Hello,
 
-We accidentally committed secret API keys to {{ repository }}. The keys have been
-revoked, and we have rewritten the repository's history to remove them
-({{ commits_rewritten }} commits rewritten on {{ date }}), and pushed the rewritten
-branches and tags with a forced push.
+We accidentally committed secret API keys to {{ repository }}. We have rewritten the
+repository's history to remove them ({{ commits_rewritten }} commits rewritten on
+{{ date }}) and force-pushed the rewritten branches and tags.
 
 Copies we cannot remove ourselves remain on your side. Please:
 
@@ -55,7 +59,7 @@ class NextStep:
 
 
 def support_request(repository: str, first_changed: list[str], pull_refs: list[str],
-                    commits_rewritten: int, date: str) -> str:
+                    commits_rewritten: int, date: str, pushed: bool = True) -> str:
     """The text to send to the hosting service's support."""
     environment = Environment(undefined=StrictUndefined, autoescape=False,
                               keep_trailing_newline=True)
@@ -65,6 +69,7 @@ def support_request(repository: str, first_changed: list[str], pull_refs: list[s
         pull_refs=sorted(pull_refs),
         commits_rewritten=commits_rewritten,
         date=date,
+        pushed=pushed,
     )
 
 

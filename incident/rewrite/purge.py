@@ -294,7 +294,8 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
     )
     request = support_request(redact_text(url or str(result.repository)),
                               result.first_changed_commits, pull_refs,
-                              result.commits_rewritten, utc_now()[:10])
+                              result.commits_rewritten, utc_now()[:10],
+                              pushed=bool(outcomes) and not failed)
     return replace(result, push_outcomes=outcomes, push_commands=commands,
                     next_steps=steps_left, support_request=request)
 

@@ -413,3 +413,15 @@ def test_in_place_purge_refuses_when_another_worktree_is_dirty(
 
     assert str(linked) in caught.value.message
     assert (linked / "README.md").read_text() == "unsaved work\n"
+
+
+def test_support_request_claims_a_push_only_when_there_was_one(tmp_path: Path) -> None:
+    work, _, key = _published(tmp_path)
+    unpushed = purge_repository(work.path, PurgeOptions(in_place=True,
+                                                        secrets=(key,)))
+    assert unpushed.support_request.startswith("NOTE, delete before sending")
+
+    work2, _, key2 = _published(tmp_path / "second")
+    pushed = purge_repository(work2.path, PurgeOptions(push=True, secrets=(key2,)))
+    assert pushed.support_request.startswith("Subject:")
+    assert "force-pushed" in pushed.support_request
