@@ -283,6 +283,10 @@ def _revocation(
     observed = sorted(t for t in rejections if t)
     if observed:
         return observed[0], "rejected"
+    if last_event(events, "old-key-still-accepted") is not None:
+        # Stripe kept accepting the old key after it should have expired: an
+        # expiry on paper is not a revocation.
+        return None, "still-accepted"
     expired = first_event(events, "old-key-expired")
     if expired is not None:
         return to_iso(expired.time), "expired"
@@ -311,9 +315,14 @@ def _exposure(
             end=None,
             seconds=so_far,
             open_ended=True,
-            ends_by="none",
+            ends_by=ends_by if ends_by == "still-accepted" else "none",
             text=(
-                "STILL EXPOSED: no revocation recorded; "
+                (
+                    "STILL EXPOSED: Stripe still accepted the old key after its "
+                    "expiry; "
+                    if ends_by == "still-accepted"
+                    else "STILL EXPOSED: no revocation recorded; "
+                )
                 + (
                     f"open for {describe_duration(so_far)} so far"
                     if so_far is not None
@@ -443,6 +452,8 @@ def _key_status(key: KeyRecord) -> str:
             return "still exposed: manual roll pending"
         if key.roll_error:
             return "still exposed: roll failed"
+        if key.exposure.ends_by == "still-accepted":
+            return "still exposed: Stripe still accepts the old key; expire it now"
         return "still exposed: not revoked"
     if key.exposure.ends_by == "scheduled":
         return "rotated; old key expires at its scheduled time"

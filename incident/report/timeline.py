@@ -208,6 +208,14 @@ def plan_next_steps(
         + journal.command("roll", shlex.quote(repo or "REPO"))
         for key in keys
         if key.exposure.open_ended and not key.manual_steps and not key.test_not_rolled
+        and key.exposure.ends_by != "still-accepted"
+    ]
+    steps += [
+        f"Stripe still accepted {key.redacted} after it was rotated: expire the old "
+        "key in the Dashboard (Developers > API keys) now, then check again: "
+        + journal.command("roll", shlex.quote(repo or "REPO"))
+        for key in keys
+        if key.exposure.ends_by == "still-accepted"
     ]
     steps += [
         f"{key.redacted} is a test-mode key and was not rolled; it reaches only test "

@@ -535,6 +535,10 @@ class Responder:
                              "reads it, then delete the file.")
             for target in result.delivered_to:
                 self.ui.note(f"New key for {result.redacted} delivered to {target}.")
+            if "still accepted" in result.message:
+                self.ui.note(f"WARNING {result.redacted}: Stripe still accepted the "
+                             "old key when polling stopped: expire it in the "
+                             "Dashboard (Developers > API keys) now.")
         for event in self.journal.find("roll", "manual-step-pending"):
             self.ui.manual_step(event.data["step_id"], event.data.get("title", ""),
                                 list(event.data.get("instructions", [])))

@@ -179,3 +179,22 @@ def test_a_use_seconds_before_our_check_is_still_abuse(tmp_path: Path) -> None:
     assert key.last_used == "2024-03-01T08:59:57Z"
     assert key.last_used_may_be_ours is False
     assert key.used_after_leak is True
+
+
+def test_an_old_key_still_accepted_is_not_called_revoked(tmp_path: Path) -> None:
+    """A rotation whose old key Stripe kept accepting leaves the key exposed."""
+    secret = fake_key(seed="prov-still")
+    journal = Journal.create(tmp_path, "inc-prov-still")
+    _finding(journal, secret)
+    _rotated(journal, secret)
+    journal.append("roll", "old-key-still-accepted", fingerprint=fingerprint(secret),
+                   old_key_id="ak_1", checked_until="2024-03-01T09:03:00Z")
+
+    timeline = build_timeline(journal)
+    key = timeline.keys[0]
+
+    assert key.revoked_at is None and key.exposure.open_ended
+    assert key.exposure.ends_by == "still-accepted"
+    assert "still accepts" in key.status
+    assert timeline.summary.revoked is False
+    assert any("expire the old key" in s for s in timeline.summary.next_steps)
