@@ -66,7 +66,7 @@ class LazyGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException):
             raise
         except (click.exceptions.Abort, KeyboardInterrupt):
-            err.print("Stopped: nothing more was changed.")
+            err.print(_stopped_message())
             ctx.exit(ExitCode.REFUSED)
         except IncidentError as exc:
             err.print(f"Error: {escape(exc.message)}")
@@ -98,12 +98,29 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+# How to continue the command that is running, once it has a journal to continue
+# from; set by the commands, read when the operator stops them.
+_resume_hint: list[str] = []
+
+
+def set_resume_hint(command: str) -> None:
+    """Tell a Ctrl-C how to pick up this run: the exact command to resume it."""
+    _resume_hint[:] = [command]
+
+
+def _stopped_message() -> str:
+    if not _resume_hint:
+        return "Stopped."
+    return ("Stopped. Everything done so far is in the journal; nothing is lost or "
+            f"done twice if you continue with: {escape(_resume_hint[0])}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exit with the command's ExitCode."""
     try:
         code = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
-        err.print("Stopped: nothing more was changed.")
+        err.print(_stopped_message())
         sys.exit(ExitCode.REFUSED)
     except click.ClickException as exc:
         exc.show()

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from incident.cli import finish
+from incident.cli import finish, set_resume_hint
 from incident.cli.console import err, out, progress_bar
 from incident.cli.options import (
     F,
@@ -142,6 +142,7 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
         err.print(f"  If this stops, continue with: incident respond --resume "
                   f"{escape(responder.journal.incident_id)} "
                   f"--incident-dir {escape(str(responder.journal.directory.parent))}")
+    set_resume_hint(responder.resume_command())
     result = responder.run()
     summary(result)
     if result.status in ("incomplete", "live-keys-not-rolled"):

@@ -10,6 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from incident.cli import set_resume_hint
 from incident.cli.console import err, out
 from incident.cli.options import dry_run_option, repo_argument, yes_option
 from incident.delivery import anchor_target
@@ -157,6 +158,7 @@ def roll_cmd(
         else _journal(repo if not key_env else None, incident_dir, incident_id)
     )
     if journal is not None:
+        set_resume_hint(journal.command("roll", shlex.quote(str(repo))))
         err.print(
             f"Incident {escape(journal.incident_id)}: journal at "
             f"{escape(str(journal.path))}"

@@ -292,7 +292,7 @@ class Responder:
             raise RespondStopped(
                 f"stopped before step {step.id!r}: not confirmed",
                 f"Nothing more was changed. Continue later with: "
-                f"{self._resume_command()}", 3)
+                f"{self.resume_command()}", 3)
         self.journal.append(step.id, "step-started", **base)
         self.ui.step_started(step, self.playbook.steps.index(step) + 1,
                              len(self.playbook.steps))
@@ -306,7 +306,7 @@ class Responder:
             raise RespondStopped(
                 f"step {step.id!r} failed: {exc.message}",
                 (exc.hint + "\n  " if exc.hint else "")
-                + f"Then continue where it stopped: {self._resume_command()}  (or, "
+                + f"Then continue where it stopped: {self.resume_command()}  (or, "
                 f"if you finished this step by hand: incident step done {step.id} "
                 f"--incident {self.journal.incident_id} --incident-dir "
                 f"{shlex.quote(str(self.journal.directory.parent))})",
@@ -319,7 +319,7 @@ class Responder:
         self.ui.step_finished(step, "done", outcome.summary)
         return outcome
 
-    def _resume_command(self) -> str:
+    def resume_command(self) -> str:
         """The exact command that continues this incident, from any directory."""
         return (f"incident respond {shlex.quote(str(self.repo))} --resume "
                 f"{self.journal.incident_id} --incident-dir "

@@ -367,3 +367,20 @@ def test_a_delivery_that_always_fails_keeps_the_key_and_says_so(
         assert str(kept) in " ".join(result.stderr.split())
     report = (directory / "report.md").read_text()
     assert "NOT delivered" in report and "emergency file" in report
+
+
+def test_ctrl_c_says_how_to_continue(world: World,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted mid-response: the message names the exact resume command."""
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("incident.keys.roll_keys", interrupted)
+
+    result = invoke(*world.respond_args(), env=world.env(), exit_code=3)
+
+    incident = world.only_incident().name
+    said = " ".join(result.stderr.split())
+    assert "nothing more was changed" not in said
+    assert (f"continue with: incident respond {world.repo} --resume {incident} "
+            f"--incident-dir {world.incidents}") in said
