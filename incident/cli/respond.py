@@ -120,7 +120,8 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
     refuse_credentials_in_remote(remote)
     ui = ConsoleUi()
     if dry_run:
-        finish(_plan(repo, playbook, resume_id, include_test))
+        finish(_plan(repo, playbook, resume_id, include_test,
+                     has_credential=bool(api_key) or use_leaked_key))
         return
     if resume_id:
         root = incident_dir or _root_for(repo)
@@ -156,7 +157,7 @@ def _root_for(repo: Path) -> Path:
 
 
 def _plan(repo: Path, playbook_path: Path | None, resume_id: str | None,
-          include_test: bool | None) -> int:
+          include_test: bool | None, has_credential: bool = True) -> int:
     """Print the playbook and, from a read-only scan, what each step would touch."""
     from incident.history import scan_repository
 
@@ -183,6 +184,11 @@ def _plan(repo: Path, playbook_path: Path | None, resume_id: str | None,
         extra = f"  [{', '.join(flags)}]" if flags else ""
         out.print(f"{number}. {step.phase:<9} {escape(step.id)}: "
                   f"{escape(step.title)}{escape(extra)}")
+    rolls = any(step.action == "roll" for step in playbook.steps)
+    if live and rolls and not has_credential:
+        out.print("No Stripe credential: the contain step would stop. export "
+                  "STRIPE_API_KEY=<a secret key of the same account> (or pass "
+                  "--use-leaked-key) before running it.")
     out.print("Dry run: nothing was changed and no journal was written. Run without "
               "--dry-run to respond" + (" (or --resume to continue)." if resume_id
                                         else "."))

@@ -74,7 +74,17 @@ def sandbox_cmd(
             f"[bold yellow]Warning:[/] listening on {escape(host)} lets other machines "
             "use the seeded keys; the tool only talks to it over http on 127.0.0.1."
         )
-    handle = start_sandbox(secrets, host=host, port=port)
+    if (seed_repo or seed_key_file) and not secrets:
+        err.print("[bold yellow]Warning:[/] no Stripe key found to seed with; the "
+                  "sandbox knows only the operator key it mints.")
+    try:
+        handle = start_sandbox(secrets, host=host, port=port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            "Another program (perhaps another sandbox) uses that port: pass "
+            "--port 0 to pick a free one, or stop the other one.",
+        ) from None
     # `kill` and container stops send SIGTERM: stop as cleanly as on Ctrl-C.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
