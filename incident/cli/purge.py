@@ -57,7 +57,8 @@ def purge_cmd(repo: Path, in_place: bool, workdir: Path | None, replacement: str
     a fresh mirror (or REPO with --in-place) replacing every key in files, messages
     and ref names (also UTF-16, base64, URL-encoded and JSON-escaped), prunes the old
     objects and verifies that no form of any key is left. Pushes only with --push.
-    Exit 0: clean; 1: a key remains (nothing pushed); 3: refused; 5: git failed.
+    Exit 0: clean; 1: a key remains (nothing pushed), or --dry-run found keys to
+    purge; 3: refused; 5: git failed.
     """
     if "\n" in replacement or not replacement:
         raise UsageError("--replacement must be one non-empty line",
@@ -67,7 +68,7 @@ def purge_cmd(repo: Path, in_place: bool, workdir: Path | None, replacement: str
     options = PurgeOptions(in_place=in_place, workdir=workdir, replacement=replacement,
                            dry_run=dry_run, push=push, remote=remote)
     if not dry_run and (in_place or push) and not yes:
-        what = "rewrite the history of " + str(repo) if in_place else \
+        what = "rewrite the history of " + str(repo.resolve()) if in_place else \
             "force-push a rewritten history to " + remote
         click.confirm(f"This will {what}. A backup is made first. Go on?",
                       abort=True, err=True)
@@ -83,7 +84,8 @@ def purge_cmd(repo: Path, in_place: bool, workdir: Path | None, replacement: str
     if failed:
         err.print(f"{len(failed)} ref(s) were not pushed; see above.")
         finish(ExitCode.GIT)
-    finish(ExitCode.OK)
+    # Like scan: a dry run that finds keys to purge is not a clean bill.
+    finish(ExitCode.FINDINGS if dry_run and result.keys else ExitCode.OK)
 
 
 def _journal(incident_dir: Path | None, incident_id: str | None) -> Journal | None:

@@ -201,7 +201,9 @@ def _purge(repo: Path, options: PurgeOptions,
     url = _target_url(repo, options)
     remote_values = remote_refs(repo, url) if options.push and url else None
     workdir = _workdir(repo, options, journal)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Microseconds: two purges of one repository in the same second must not
+    # collide on the backup or mirror name.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     record = _recorder(journal, repo)
 
     interrupted = _interrupted_run(repo, options, journal)
@@ -403,7 +405,7 @@ def _workdir(repo: Path, options: PurgeOptions, journal: Journal | None) -> Path
     elif journal is not None:
         directory = journal.directory
     else:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         directory = repo.parent / f"{repo.name.removesuffix('.git')}.purge-{stamp}"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     # The backup holds the keys: whatever work tree it sits in must never offer

@@ -50,11 +50,12 @@ def assert_no_secret(*texts: str) -> None:
 def test_purge_cmd_dry_run_counts_and_changes_nothing(
     leaky: tuple[GitRepo, Path],
 ) -> None:
-    """--dry-run prints what would change and exits 0; refs are untouched."""
+    """--dry-run prints what would change and exits 1 (keys found); refs are
+    untouched."""
     repo, _ = leaky
     refs = repo.git("for-each-ref")
 
-    result = invoke("purge", str(repo.path), "--dry-run", exit_code=0)
+    result = invoke("purge", str(repo.path), "--dry-run", exit_code=1)
 
     assert "Would purge 1 key(s)" in result.stdout
     assert "Commits:    2 of 2 rewritten" in result.stdout

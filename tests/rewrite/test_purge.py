@@ -425,3 +425,13 @@ def test_support_request_claims_a_push_only_when_there_was_one(tmp_path: Path) -
     pushed = purge_repository(work2.path, PurgeOptions(push=True, secrets=(key2,)))
     assert pushed.support_request.startswith("Subject:")
     assert "force-pushed" in pushed.support_request
+
+
+def test_two_purges_in_the_same_second_do_not_collide(tmp_path: Path) -> None:
+    work, _, key = _published(tmp_path)
+    options = PurgeOptions(secrets=(key,), workdir=tmp_path / "out")
+
+    first = purge_repository(work.path, options)
+    second = purge_repository(work.path, options)
+
+    assert first.backup != second.backup and first.rewritten != second.rewritten
