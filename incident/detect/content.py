@@ -348,6 +348,18 @@ def _zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
             continue
 
 
+# Zip record signatures: in a stored (uncompressed) member, a key at the very end
+# of the file data is followed directly by "PK\x01\x02" or "PK\x03\x04", and the
+# "PK" would be read as two more characters of the key.
+_ZIP_RECORDS = re.compile(rb"PK(?=[\x01\x03\x05\x06\x07][\x02\x04\x06\x07\x08])")
+
+
+def _unglue_zip_records(data: bytes) -> bytes:
+    """The zip's raw bytes with each record signature's "PK" blanked (same length,
+    so lines and offsets stay put); the members are scanned on their own."""
+    return _ZIP_RECORDS.sub(b"\0\0", data)
+
+
 def scan_bytes(
     data: bytes, *, placeholders: bool = False, layers: frozenset[str] | None = None
 ) -> list[KeyMatch]:
@@ -361,7 +373,8 @@ def scan_bytes(
             when not given.
     """
     results: list[KeyMatch] = []
-    containers: list[tuple[str, str | None, bytes]] = [("", None, data)]
+    raw = _unglue_zip_records(data) if data[:4] == ZIP_MAGIC else data
+    containers: list[tuple[str, str | None, bytes]] = [("", None, raw)]
     if data[:2] == GZIP_MAGIC:
         inflated, _ = _inflate_gzip(data)
         if inflated:
@@ -371,7 +384,7 @@ def scan_bytes(
 
     for wrapper, member, buffer in containers:
         wanted = (
-            layers if layers is not None and buffer is data else needed_layers(buffer)
+            layers if layers is not None and buffer is raw else needed_layers(buffer)
         )
         for secret, line, encoding in _scan_layers(buffer, wanted, placeholders):
             if KEY_PATTERN.fullmatch(secret.encode()) is None:
