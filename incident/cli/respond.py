@@ -46,7 +46,9 @@ class ConsoleUi:
         err.print(f"  {mark} {escape(step.id)}: {escape(summary)}")
 
     def manual_step(self, step_id: str, title: str, instructions: list[str]) -> None:
-        err.print(f"  [yellow]☐ manual[/] {escape(step_id)}: {escape(title)}")
+        err.print(f"  [yellow]☐ manual[/] {escape(step_id)}: {escape(title)} "
+                  "(stays open until: incident step done "
+                  f"{escape(step_id)})")
         for line in instructions:
             err.print(f"      - {escape(line)}")
 
@@ -299,6 +301,12 @@ def step_done(step_id: str, incident_dir: Path | None, incident_id: str | None,
         copy = journal.directory / "playbook.yaml"
         if copy.exists():
             playbook_ids = {s.id for s in load_playbook(copy).steps}
+    closed = journal.find(None, "manual-step-done", step_id=step_id)
+    if closed and step_id not in pending:
+        out.print(f"{escape(step_id)} was already closed at {escape(closed[0].time)} "
+                  f"by {escape(closed[0].actor or 'someone')}; nothing to do. "
+                  f"{len(open_manual_steps(journal))} manual step(s) still open.")
+        return
     if step_id not in pending and step_id not in playbook_ids:
         known = ", ".join(sorted(pending | playbook_ids)) or "none"
         raise UsageError(f"incident {journal.incident_id} has no open step "
@@ -307,3 +315,7 @@ def step_done(step_id: str, incident_dir: Path | None, incident_id: str | None,
     left = len(open_manual_steps(journal))
     out.print(f"Closed {escape(step_id)} in incident {escape(journal.incident_id)}; "
               f"{left} manual step(s) still open.")
+    out.print("Next: " + ("incident step list --incident "
+                          f"{escape(journal.incident_id)} shows them" if left else
+                          f"incident report {escape(journal.incident_id)} writes the "
+                          "final record"))

@@ -233,6 +233,8 @@ class Responder:
                                         action=step.action)
                     self.ui.step_finished(step, "skipped", "no Stripe secret found")
                     continue
+                self.ui.step_started(step, self.playbook.steps.index(step) + 1,
+                                     len(self.playbook.steps))
                 self._open_manual(step.id, step.title, step.render_instructions(
                     self.template_context()))
                 continue

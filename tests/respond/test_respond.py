@@ -172,9 +172,11 @@ def test_step_done_closes_manual_steps(world: World) -> None:
     assert "redeploy" not in invoke("step", "list", *common).stdout
     missing = invoke("step", "done", "no-such-step", *common, exit_code=2)
     assert "no open step" in missing.stderr
+    again = invoke("step", "done", "redeploy", *common, exit_code=0)
+    assert "already closed" in again.stdout
 
     journal = Journal.open(world.incidents, incident)
-    [done] = journal.find("redeploy", "manual-step-done")
+    [done] = journal.find("redeploy", "manual-step-done")  # closed once, not twice
     assert done.data["note"] == "rolled out v2" and done.actor
 
 
