@@ -74,6 +74,12 @@ class EnvFileTarget:
             mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o600
             updated = set_env_variable(original, self.variable, secret)
             write_atomic(self.path, updated, mode=mode)
+            if mode & 0o077:
+                # The file's mode is the application's business (it may run as
+                # another user), so it is kept; but the operator must know.
+                logger.warning("%s is readable by other users (mode %o) and now "
+                               "holds the new key: tighten it if you can "
+                               "(chmod 600 %s)", self.path, mode, self.path)
             stored = read_env_variable(self.path.read_bytes(), self.variable)
         except OSError as exc:
             raise DeliveryError(f"cannot update {self.path}: {exc.strerror}") from None
