@@ -279,9 +279,15 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
             record("push-done", remote=redact_text(url),
                    refused=sum(1 for o in outcomes if not o.ok))
     else:
-        target = url or options.remote
+        # Without such a remote, a bare name would mean the mirror's own origin,
+        # which is the local clone: say where to put the URL instead.
+        target = url or "REMOTE-URL"
         commands = [_printable(format_command(result.rewritten, target, s), target,
                                result.repository, options.remote) for s in steps]
+        if url is None and commands:
+            commands.append(f"# {result.repository} has no remote named "
+                            f"{options.remote!r}: put the URL the history was pushed "
+                            "to in place of REMOTE-URL")
 
     pull_refs = sorted(r for r in (remote_values or {}) if r.startswith("refs/pull/"))
     failed = [o.name for o in outcomes if not o.ok]

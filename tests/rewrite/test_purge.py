@@ -435,3 +435,19 @@ def test_two_purges_in_the_same_second_do_not_collide(tmp_path: Path) -> None:
     second = purge_repository(work.path, options)
 
     assert first.backup != second.backup and first.rewritten != second.rewritten
+
+
+def test_push_commands_without_a_remote_never_point_at_the_local_clone(
+    tmp_path: Path,
+) -> None:
+    """In the mirror, 'origin' is the clone it was made from: commands must not
+    push the clean history back there and call it published."""
+    key = fake_key(seed="no-remote-commands")
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.commit({"a.env": f"K={key}\n"}, message="leak")
+
+    result = purge_repository(repo.path, PurgeOptions(secrets=(key,)))
+
+    pushes = [c for c in result.push_commands if not c.startswith("#")]
+    assert pushes and all("REMOTE-URL" in c for c in pushes)
+    assert any("no remote named 'origin'" in c for c in result.push_commands)
