@@ -138,6 +138,11 @@ def roll_cmd(
         )
         return ExitCode.OK
 
+    if known is not None and not deliver:
+        deliver = _recorded_targets(known)
+        if deliver:
+            err.print("Delivering as this incident recorded: "
+                      + escape(", ".join(deliver)))
     options = RollOptions(
         api_key=api_key or None,
         use_leaked_key=use_leaked_key,
@@ -173,6 +178,17 @@ def roll_cmd(
     _print_notes(results, journal, repo)
     codes = [_EXIT_BY_STATUS.get(r.status, ExitCode.OK) for r in results]
     return max(codes, default=ExitCode.OK)
+
+
+def _recorded_targets(journal: Journal) -> tuple[str, ...]:
+    """The --deliver values this incident ran with, so a resume delivers the same."""
+    for event in reversed(journal.events()):
+        if event.event == "roll-started" and event.data.get("specs"):
+            return tuple(map(str, event.data["specs"]))
+        if event.step == "respond" and event.event == "started":
+            return tuple(map(str, (event.data.get("options") or {}).get("deliver")
+                             or ()))
+    return ()
 
 
 def _existing_journal(

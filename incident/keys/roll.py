@@ -104,6 +104,7 @@ def roll_keys(
         dry_run=options.dry_run,
         grace_minutes=options.grace_minutes,
         targets=sorted({t.describe() for ts in targets.values() for t in ts}),
+        specs=list(options.deliver),
         credential="leaked-key" if options.use_leaked_key else "operator-key",
     )
     results = []

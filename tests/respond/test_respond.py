@@ -231,9 +231,9 @@ def test_roll_after_purge_reads_keys_back_from_the_backup(
     assert f"incident roll {world.repo} --incident {incident_id}" in " ".join(
         output.split())
 
+    # No --deliver: the incident's own targets (from respond) are used again.
     result = invoke("roll", str(world.repo), "--yes", "--incident", incident_id,
-                    "--incident-dir", str(world.incidents), "--deliver",
-                    f"file:{world.new_keys}/{{fingerprint}}.key", env=world.env(),
+                    "--incident-dir", str(world.incidents), env=world.env(),
                     exit_code=None)
 
     for leaked in world.live_api_keys:
@@ -241,6 +241,7 @@ def test_roll_after_purge_reads_keys_back_from_the_backup(
         delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
         assert delivered.read_text().strip() == new_secret_for(world, leaked)
     assert "No live Stripe secret" not in result.stderr
+    assert "Delivering as this incident recorded" in result.stderr
 
 
 def test_respond_on_a_clone_without_remotes_finishes(tmp_path: Path) -> None:
