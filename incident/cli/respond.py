@@ -282,6 +282,8 @@ def step_list(incident_dir: Path | None, incident_id: str | None) -> None:
                   f"(open since {escape(step['time'])})")
         for line in step.get("instructions", []):
             out.print(f"    - {escape(str(line))}")
+    out.print("When one is done: "
+              + escape(journal.command("step", "done", "STEP_ID")))
     finish(ExitCode.FINDINGS)
 
 

@@ -183,6 +183,12 @@ class Responder:
         """
         journal = Journal.open(root, incident_id)
         started = journal.find(STEP, "started")
+        if not started and not journal.events():
+            raise RefusedError(
+                f"incident {journal.incident_id} was stopped while it was being "
+                "created: nothing was done in it",
+                f"Start a new response instead: incident respond REPO (and delete "
+                f"{journal.directory}).")
         if not started:
             raise RefusedError(
                 f"incident {journal.incident_id} was not started by incident respond",
