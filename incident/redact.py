@@ -12,8 +12,10 @@ import re
 
 # Loose on purpose: the guard must catch anything that looks like a Stripe secret,
 # including forms the detector would later dismiss as placeholders.
+# No left boundary: a key glued to a word (key_sk_live_…, abcsk_live_… in a branch
+# name) is still a key to hide, even where the detector would not report it.
 _SECRET_SHAPE = re.compile(
-    r"\b((?:sk|rk|pk)_(?:live|test)_|whsec_)([0-9A-Za-z+/=]{8,})"
+    r"((?:sk|rk|pk)_(?:live|test)_|whsec_)([0-9A-Za-z+/=]{8,})"
 )
 
 

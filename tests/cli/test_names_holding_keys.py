@@ -17,7 +17,9 @@ def named(tmp_path: Path) -> tuple[GitRepo, str]:
     repo.commit({"config.env": f"STRIPE={key}\n"}, message="add config")
     repo.commit({f"notes/{key}.txt": "see config\n"}, message="notes")
     repo.git("branch", f"leak-{key}")
+    repo.git("branch", f"key_{key}")  # glued to a word: still a key to hide
     repo.git("tag", f"v-{key}")
+    repo.git("tag", f"abc{key}")
     return repo, key
 
 

@@ -387,3 +387,15 @@ def test_ctrl_c_says_how_to_continue(world: World,
     assert "nothing more was changed" not in said
     assert (f"continue with: incident respond {world.repo} --resume {incident} "
             f"--incident-dir {world.incidents}") in said
+
+
+def test_a_key_glued_into_a_branch_name_is_masked_not_fatal(world: World) -> None:
+    """key_sk_live_… in a ref name: journaled redacted, renamed by the purge."""
+    leaked = world.live_api_keys[0]
+    git(world.repo, "branch", f"key_{leaked}")
+
+    output = respond(world)
+
+    assert leaked not in output
+    assert leaked not in Journal(world.only_incident()).path.read_text()
+    assert leaked not in git(world.repo, "for-each-ref")
