@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from incident.journal import JournalEvent
 from incident.report.clock import (
@@ -179,51 +179,70 @@ class _LastUsed:
 def _last_used(events: list[JournalEvent]) -> _LastUsed:
     """Stripe's last_used, and whether it may be our own liveness check.
 
-    Our liveness check authenticates with the leaked key, so every last_used read
-    after it may show our own request, which would raise a false "used after the
-    leak". A reading earlier than our first check is someone else's use; the
-    latest such reading wins. The assess step lists the key before its check, so
-    an empty last_used there means nobody used the key before we did. Only when
-    neither exists is a later reading shown, marked as possibly ours.
+    Our liveness checks (and, with --use-leaked-key, our API calls) authenticate
+    with the leaked key, so a last_used can be our own request: calling that
+    "used after the leak" would be a false alarm. A reading counts as ours only
+    when it falls (within clock skew) in one of our uses that happened before the
+    reading was taken; every other reading is someone else's use, whether before
+    our first check or between our checks. The latest such reading wins. The
+    assess step lists the key before its check, so an empty last_used there
+    means nobody had used the key until we did.
     """
-    readings = [
-        to_iso(e.data["last_used"])
-        for e in events
-        if e.event in ("liveness-checked", "key-found", "rotation-requested")
-        and e.data.get("last_used")
-    ]
-    known = sorted(t for t in readings if t)
-    checks = sorted(
-        (
-            (moment, e)
-            for e in events
-            if e.event == "liveness-checked"
-            and (
-                moment := parse_time(
-                    e.data.get("started_at") or e.data.get("checked_at") or e.time
-                )
-            )
-        ),
-        key=lambda pair: pair[0],
+    windows = _own_uses(events)
+    readings: list[tuple[str, datetime]] = []
+    for event in events:
+        if event.event not in ("liveness-checked", "key-found", "rotation-requested"):
+            continue
+        value = to_iso(event.data.get("last_used"))
+        # A check's own listing ran before the check started.
+        read_at = parse_time(event.data.get("started_at") or event.time)
+        if value and read_at:
+            readings.append((value, read_at))
+
+    def ours(value: str, read_at: datetime) -> bool:
+        moment = parse_time(value)
+        return moment is not None and any(
+            begin - CLOCK_SKEW <= moment <= end + CLOCK_SKEW
+            for begin, end in windows
+            if begin < read_at
+        )
+
+    theirs = sorted(v for v, at in readings if not ours(v, at))
+    if theirs:
+        return _LastUsed(theirs[-1])
+    first = min(
+        (e for e in events if e.event == "liveness-checked"),
+        key=lambda e: parse_time(e.data.get("started_at") or e.time) or _NEVER,
+        default=None,
     )
-    if not checks:
-        return _LastUsed(known[-1] if known else None)
-    first_check, first_event_ = checks[0]
-    cutoff = first_check - CLOCK_SKEW
-    before = [t for t in known if (parse_time(t) or cutoff) < cutoff]
-    # The first check's own reading was taken before that check ran: it is
-    # someone else's use however close to our check (abuse still going on).
-    listed_first = bool(first_event_.data.get("key_id"))
-    trusted = to_iso(first_event_.data.get("last_used")) if listed_first else None
-    if trusted:
-        before = sorted({*before, trusted})
-    if before:
-        return _LastUsed(before[-1])
-    if listed_first:
+    if first is not None and first.data.get("key_id") and not first.data.get(
+        "last_used"
+    ):
         return _LastUsed(never_before_check=True)
-    if known:
-        return _LastUsed(known[-1], may_be_ours=True)
+    if readings:
+        return _LastUsed(max(v for v, _ in readings), may_be_ours=True)
     return _LastUsed()
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _own_uses(events: list[JournalEvent]) -> list[tuple[datetime, datetime]]:
+    """When we ourselves used the leaked key: every liveness check, and every
+    rotation authenticated with the leaked key itself."""
+    uses = []
+    for event in events:
+        if event.event == "liveness-checked":
+            begin = parse_time(event.data.get("started_at") or event.time)
+            end = parse_time(event.data.get("checked_at") or event.time)
+        elif (event.event == "rotation-requested"
+              and event.data.get("credential") == "leaked-key"):
+            begin = end = parse_time(event.time)
+        else:
+            continue
+        if begin and end:
+            uses.append((begin, end))
+    return uses
 
 
 def _last_used_text(used: _LastUsed, after_leak: bool | None) -> str:

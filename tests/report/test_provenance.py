@@ -198,3 +198,20 @@ def test_an_old_key_still_accepted_is_not_called_revoked(tmp_path: Path) -> None
     assert "still accepts" in key.status
     assert timeline.summary.revoked is False
     assert any("expire the old key" in s for s in timeline.summary.next_steps)
+
+
+def test_a_use_between_our_checks_is_abuse(tmp_path: Path) -> None:
+    """Nobody had used the key before our first check; someone used it minutes
+    later, before the roll read it: that is use after the leak, not ours."""
+    secret = fake_key(seed="prov-between")
+    journal = Journal.create(tmp_path, "inc-prov-between")
+    _finding(journal, secret)
+    _checked(journal, secret, last_used=None, key_id="ak_1")  # 09:00:00-09:00:01
+    journal.append("roll", "key-found", fingerprint=fingerprint(secret),
+                   key_id="ak_1", last_used="2024-03-01T09:05:30Z")
+
+    key = build_timeline(journal).keys[0]
+
+    assert key.last_used == "2024-03-01T09:05:30Z"
+    assert key.used_after_leak is True
+    assert key.last_used_may_be_ours is False
