@@ -643,8 +643,32 @@ class Responder:
                 f"{refused[0].detail})",
                 "Lift the protection (or fix the cause) on the remote; the resumed "
                 "push sends only the refs still missing.")
+        self._other_remotes(remote)
         return StepOutcome(f"{len(result.push_outcomes)} ref(s) pushed to "
                            f"{result.remote}")
+
+    def _other_remotes(self, pushed_to: str) -> None:
+        """Every other remote whose branches carried a key still serves it."""
+        holding: set[str] = set()
+        for event in self.journal.find("detect", "finding"):
+            for ref in event.data.get("refs") or []:
+                name = str(ref.get("name", "")) if isinstance(ref, dict) else str(ref)
+                parts = name.split("/")
+                if len(parts) > 3 and parts[:2] == ["refs", "remotes"]:
+                    holding.add(parts[2])
+        for remote in sorted(holding - {pushed_to}):
+            if remote not in _remotes(self.repo):
+                continue
+            command = self.journal.command(
+                "purge", shlex.quote(str(self.repo)), "--push", "--remote",
+                shlex.quote(remote))
+            self._open_manual(
+                f"push-to-{_slug(remote)}",
+                f"Remote {remote} still serves the old history",
+                [f"The keys reached {remote} too, and only {pushed_to} was pushed. "
+                 f"Push the rewritten history there as well: {command}",
+                 "Then ask that host, too, to drop cached old commits (the support "
+                 "request in the incident folder applies)."])
 
     def _record_next_steps(self, result: Any, local_only: bool = False) -> None:
         """Journal what no rewrite reaches as open manual steps.

@@ -270,7 +270,8 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
                 result.rewritten, url, todo,
                 lambda step, outcome: record("push-ref", ref_id=step.ref_id,
                                              name=step.name, action=step.action,
-                                             ok=outcome.ok, detail=outcome.detail),
+                                             ok=outcome.ok, detail=outcome.detail,
+                                             remote=redact_text(url)),
             )
         again = {o.ref_id for o in fresh}
         outcomes = [o for o in previous or [] if o.ref_id not in again]
@@ -474,7 +475,7 @@ def _resume(repo: Path, options: PurgeOptions,
     base = _result(repo, keys, original, rewrite,
                    VerifyResult(clean=True, checked_at=checked_at), url)
     base = replace(base, resumed=True)
-    previous = _journaled_outcomes(journal, repo)
+    previous = _journaled_outcomes(journal, repo, url)
     done = {o.ref_id for o in previous if o.ok}
     # NOTE: refs are planned against what the remote holds now, so a ref pushed
     # before the crash is not sent again, a refused one is retried, and one that
@@ -485,11 +486,15 @@ def _resume(repo: Path, options: PurgeOptions,
                    _recorder(journal, repo), done, previous)
 
 
-def _journaled_outcomes(journal: Journal, repo: Path) -> list[PushOutcome]:
-    """The last outcome journaled for each ref an earlier run pushed."""
+def _journaled_outcomes(journal: Journal, repo: Path,
+                        url: str | None) -> list[PushOutcome]:
+    """The last outcome journaled for each ref an earlier run pushed to url."""
     last: dict[str, PushOutcome] = {}
+    shown = redact_text(url) if url else None
     for event in journal.find(STEP, "push-ref", repo=str(repo)):
         data = event.data
+        if data.get("remote") not in (None, shown):
+            continue  # a push to another remote: this one still needs it
         last[str(data.get("ref_id"))] = PushOutcome(
             str(data.get("name")), str(data.get("action")), bool(data.get("ok")),
             str(data.get("detail") or ""), str(data.get("ref_id") or ""))

@@ -399,3 +399,29 @@ def test_a_key_glued_into_a_branch_name_is_masked_not_fatal(world: World) -> Non
     assert leaked not in output
     assert leaked not in Journal(world.only_incident()).path.read_text()
     assert leaked not in git(world.repo, "for-each-ref")
+
+
+def test_a_second_remote_holding_the_keys_gets_its_own_step(
+    world: World, tmp_path: Path
+) -> None:
+    """Only origin is pushed; a second remote that has the keys stays an open
+    step, and the command it gives cleans that remote too."""
+    second = tmp_path / "second.git"
+    git(tmp_path, "clone", "-q", "--bare", str(world.origin), str(second))
+    git(world.repo, "remote", "add", "second", str(second))
+    git(world.repo, "fetch", "-q", "second")
+
+    respond(world)
+
+    journal = Journal(world.only_incident())
+    [step] = journal.find(None, "manual-step-pending", step_id="push-to-second")
+    reachable = git(world.origin, "log", "--all", "-p")
+    assert not any(secret in reachable for secret in world.secrets)
+    assert not scan_repository(second).clean
+    invoke("purge", str(world.repo), "--push", "--remote", "second", "--yes",
+           "--incident", journal.incident_id, "--incident-dir", str(world.incidents),
+           exit_code=0)
+    git(second, "reflog", "expire", "--expire=now", "--all")
+    git(second, "gc", "-q", "--prune=now")
+    assert scan_repository(second).clean
+    assert "--remote second" in step.data["instructions"][0]
