@@ -407,6 +407,7 @@ class Responder:
                 "commit is missing, so keys there can be neither found nor purged",
                 f"Fetch the whole history (git -C {shlex.quote(str(self.repo))} "
                 "fetch --unshallow), then continue.")
+        self._check_purge_can_run()
         if self.options.fetch:
             self._fetch_remotes()
         with self.ui.progress("Reading objects") as advance:
@@ -445,6 +446,18 @@ class Responder:
         if not self.findings:
             return StepOutcome(summary + "; nothing to contain or purge")
         return StepOutcome(summary)
+
+    def _check_purge_can_run(self) -> None:
+        """Refuse now what would stop the in-place rewrite later: after the keys
+        were rotated, a dirty working tree would leave the response halfway."""
+        from incident.rewrite.gitcmd import refuse_unsafe_source
+
+        step = next((s for s in self.playbook.steps if s.action == "purge"), None)
+        if step is None:
+            return
+        in_place = (self.options.in_place if self.options.in_place is not None
+                    else bool(step.params.get("in_place", True)))
+        refuse_unsafe_source(self.repo, in_place=in_place)
 
     def _fetch_remotes(self) -> None:
         """Fetch every remote (never pruning), so the scan sees what others pushed.

@@ -157,8 +157,7 @@ def refuse_unsafe_source(repo: Path, *, in_place: bool) -> None:
             raise RefusedError(
                 f"{tree.path} has uncommitted changes; an in-place rewrite needs "
                 "every working tree of the repository clean.",
-                f"Commit or stash them there, then run: incident purge --in-place "
-                f"{repo}",
+                "Commit or stash them there, then run the same command again.",
             )
 
 

@@ -293,7 +293,10 @@ def _finish(result: PurgeResult, steps: list[PushStep], skipped: list[PushOutcom
     pull_refs = sorted(r for r in (remote_values or {}) if r.startswith("refs/pull/"))
     failed = [o.name for o in outcomes if not o.ok]
     steps_left = unreachable_copies(
-        source=None if result.rewritten == result.repository else str(
+        # In place (from a linked worktree, the main tree is what was rewritten):
+        # the user's own clone is clean, not one more copy to chase.
+        source=None if result.rewritten in (
+            result.repository, main_repository(result.repository)) else str(
             result.repository),
         backup=str(result.backup), pushed=not steps or (bool(outcomes) and not failed),
         push_failed=failed, first_changed=result.first_changed_commits,

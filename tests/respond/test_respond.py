@@ -425,3 +425,34 @@ def test_a_second_remote_holding_the_keys_gets_its_own_step(
     git(second, "gc", "-q", "--prune=now")
     assert scan_repository(second).clean
     assert "--remote second" in step.data["instructions"][0]
+
+
+def test_a_dirty_worktree_is_refused_before_any_key_is_rotated(
+    world: World, tmp_path: Path
+) -> None:
+    linked = tmp_path / "linked"
+    git(world.repo, "worktree", "add", "-q", str(linked), "-b", "side")
+    (world.repo / "README.md").write_text("unsaved work\n")
+
+    result = invoke("respond", str(linked), "--yes", "--incident-dir",
+                    str(world.incidents), env=world.env(), exit_code=3)
+
+    assert "uncommitted changes" in result.stderr
+    assert all(world.rotations(k) == 0 for k in world.live_api_keys)
+    assert (world.repo / "README.md").read_text() == "unsaved work\n"
+
+
+def test_respond_from_a_linked_worktree_cleans_every_tree(
+    world: World, tmp_path: Path
+) -> None:
+    linked = tmp_path / "linked"
+    git(world.repo, "worktree", "add", "-q", str(linked), "-b", "side")
+
+    invoke("respond", str(linked), "--yes", "--incident-dir", str(world.incidents),
+           "--deliver", f"file:{world.new_keys}/{{fingerprint}}.key",
+           env=world.env(), exit_code=0)
+
+    assert scan_repository(world.repo).clean and scan_repository(linked).clean
+    steps = {e.data["step_id"] for e in Journal(world.only_incident()).find(
+        None, "manual-step-pending")}
+    assert "purge-your-own-clone" not in steps  # it was rewritten in place
