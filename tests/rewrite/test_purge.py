@@ -137,7 +137,7 @@ def test_purge_repository_refuses_dirty_in_place(tmp_path: Path) -> None:
         purge_repository(work.path, PurgeOptions(in_place=True, secrets=(key,)))
 
     assert "uncommitted changes" in caught.value.message
-    assert "incident purge --in-place" in (caught.value.hint or "")
+    assert "same command again" in (caught.value.hint or "")
 
 
 def test_purge_repository_refuses_shallow_clone(tmp_path: Path) -> None:
