@@ -447,6 +447,25 @@ class Responder:
             return StepOutcome(summary + "; nothing to contain or purge")
         return StepOutcome(summary)
 
+    def _refuse_missing_objects(self) -> None:
+        """A bundle or rewrite needs every object: say so plainly, with the way
+        to get them back, instead of failing inside git."""
+        scans = self.journal.find("detect", "scan-done")
+        gaps = [u for u in (scans[-1].data.get("unscanned") or [] if scans else [])
+                if isinstance(u, dict)
+                and u.get("kind") in ("missing-object", "corrupt-object")]
+        if not gaps:
+            return
+        first = gaps[0]
+        where = first.get("path") or first.get("object") or "?"
+        raise RefusedError(
+            f"{len(gaps)} object(s) of {self.repo} are missing or damaged (first: "
+            f"{where}), so history cannot be backed up or rewritten; the keys found "
+            "are contained if the contain step ran",
+            "Get the objects back: fetch from a complete clone or the remote "
+            "(git fetch --refetch, or clone again and copy .git/objects), check "
+            "with git fsck, then continue.")
+
     def _check_purge_can_run(self) -> None:
         """Refuse now what would stop the in-place rewrite later: after the keys
         were rotated, a dirty working tree would leave the response halfway."""
@@ -599,6 +618,7 @@ class Responder:
     def _purge(self, step: Step) -> StepOutcome:
         from incident.rewrite import purge_repository
 
+        self._refuse_missing_objects()
         result = purge_repository(self.repo, self._purge_options(step, push=False),
                                   self.journal)
         check = result.verification

@@ -456,3 +456,20 @@ def test_respond_from_a_linked_worktree_cleans_every_tree(
     steps = {e.data["step_id"] for e in Journal(world.only_incident()).find(
         None, "manual-step-pending")}
     assert "purge-your-own-clone" not in steps  # it was rewritten in place
+
+
+def test_missing_objects_stop_the_rewrite_with_the_way_to_get_them(
+    world: World,
+) -> None:
+    """Keys are still rolled (containment first); the rewrite is refused with a
+    plain reason instead of failing inside git bundle."""
+    blob = git(world.repo, "rev-parse", "HEAD:README.md").strip()
+    loose = world.repo / ".git" / "objects" / blob[:2] / blob[2:]
+    assert loose.exists()
+    loose.unlink()
+
+    result = invoke(*world.respond_args(), env=world.env(), exit_code=3)
+
+    said = " ".join(result.stderr.split())
+    assert "missing or damaged" in said and "git fetch --refetch" in said
+    assert all(world.rotations(k) == 1 for k in world.live_api_keys)
