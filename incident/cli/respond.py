@@ -69,7 +69,8 @@ class ConsoleUi:
                 default=".")
 @click.option("--resume", "resume_id", metavar="ID",
               help="Continue incident ID where it stopped (after a crash, Ctrl-C, a "
-              "failed or declined step). Uses the options it started with.")
+              "failed or declined step). Uses the options it started with; a new "
+              "--deliver replaces its delivery targets.")
 @click.option("--playbook", type=click.Path(dir_okay=False, path_type=Path),
               help="Run this playbook instead of playbooks/stripe-key-leak.yaml.")
 @click.option("--api-key", envvar="STRIPE_API_KEY", default=None, show_envvar=True,
@@ -127,8 +128,9 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
         return
     if resume_id:
         root = incident_dir or _root_for(repo)
-        responder = Responder.resume(resume_id, ui, root=root, api_key=api_key,
-                                     yes=yes)
+        responder = Responder.resume(
+            resume_id, ui, root=root, api_key=api_key, yes=yes,
+            deliver=tuple(anchor_target(d, Path.cwd()) for d in deliver))
         err.print(f"Resuming incident [bold]{escape(responder.journal.incident_id)}"
                   "[/] with the options it started with.")
     else:

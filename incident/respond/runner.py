@@ -175,8 +175,12 @@ class Responder:
 
     @classmethod
     def resume(cls, incident_id: str, ui: Ui, *, root: Path | None,
-               api_key: str | None, yes: bool = False) -> Responder:
+               api_key: str | None, yes: bool = False,
+               deliver: tuple[str, ...] = ()) -> Responder:
         """Reopen an incident where it stopped, with the options it started with.
+
+        deliver: new delivery targets replacing the recorded ones (a target that
+        could not work must be fixable without starting over); journaled.
 
         Raises:
             UsageError: no such incident, or it was not started by respond.
@@ -199,6 +203,11 @@ class Responder:
         journal.actor = _operator(repo)
         playbook = load_playbook(journal.directory / PLAYBOOK_COPY)
         options = RespondOptions.from_record(data.get("options", {}), api_key)
+        for change in journal.find(STEP, "options-changed"):
+            options = replace(options, deliver=tuple(change.data.get("deliver", ())))
+        if deliver and deliver != options.deliver:
+            journal.append(STEP, "options-changed", deliver=list(deliver))
+            options = replace(options, deliver=deliver)
         return cls(repo, playbook, options, journal, ui, yes=yes)
 
     # -- the run --------------------------------------------------------------

@@ -473,3 +473,20 @@ def test_missing_objects_stop_the_rewrite_with_the_way_to_get_them(
     said = " ".join(result.stderr.split())
     assert "missing or damaged" in said and "git fetch --refetch" in said
     assert all(world.rotations(k) == 1 for k in world.live_api_keys)
+
+
+def test_a_bad_delivery_target_can_be_replaced_on_resume(world: World) -> None:
+    args = [a for a in world.respond_args() if a != "--deliver"
+            and not a.startswith("file:")]
+    stopped = invoke(*args, "--deliver", f"file:{world.new_keys}/one.key",
+                     env=world.env())
+    assert stopped.exit_code != 0 and "{fingerprint}" in stopped.stderr
+    assert all(world.rotations(k) == 0 for k in world.live_api_keys)
+
+    invoke("respond", "--resume", world.only_incident().name, "--incident-dir",
+           str(world.incidents), "--yes", "--deliver",
+           f"file:{world.new_keys}/{{fingerprint}}.key", env=world.env(), exit_code=0)
+
+    for leaked in world.live_api_keys:
+        delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
+        assert delivered.read_text().strip() == new_secret_for(world, leaked)
