@@ -11,6 +11,7 @@ import pytest
 from incident.errors import RefusedError
 from incident.lock import repository_lock
 from incident.rewrite import PurgeOptions, purge_repository
+from tests.cli.helpers import invoke
 from tests.helpers.gitrepo import GitRepo, fake_key
 
 HOLDER = """
@@ -52,3 +53,20 @@ def test_the_lock_is_reentrant_within_one_process(tmp_path: Path) -> None:
         pass
     with repository_lock(repo.path, "again"):  # released after the outer block
         pass
+
+
+def test_a_refused_respond_leaves_no_incident_behind(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "repo")
+    repo.commit({"a.txt": "a\n"}, message="a")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(repo.path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = invoke("respond", str(repo.path), "--yes", exit_code=3)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert "another incident command" in result.stderr
+    assert not (repo.path / ".incident").exists() or not any(
+        (repo.path / ".incident").iterdir())

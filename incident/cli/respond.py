@@ -23,6 +23,7 @@ from incident.delivery import anchor_target
 from incident.errors import ExitCode, UsageError
 from incident.journal import DEFAULT_ROOT, Journal, operator_identity
 from incident.keys import MAX_GRACE_MINUTES
+from incident.lock import repository_lock
 from incident.playbook import Step, load_playbook
 from incident.respond import (
     Responder,
@@ -140,13 +141,21 @@ def respond_cmd(repo: Path, resume_id: str | None, playbook: Path | None,
             grace=grace, include_test=include_test,
             in_place=False if copy_mirror else None, push=push, remote=remote,
             fetch=fetch)
-        responder = Responder.start(repo, playbook, options, ui, root=incident_dir,
-                                    yes=yes)
-        err.print(f"Incident [bold]{escape(responder.journal.incident_id)}[/]: "
-                  f"journal {escape(str(responder.journal.path))}")
-        err.print(f"  If this stops, continue with: incident respond --resume "
-                  f"{escape(responder.journal.incident_id)} "
-                  f"--incident-dir {escape(str(responder.journal.directory.parent))}")
+        # Locked before the incident exists: a refused second run must not leave
+        # an empty incident behind with a resume hint that leads nowhere.
+        with repository_lock(repo, "incident respond"):
+            responder = Responder.start(repo, playbook, options, ui,
+                                        root=incident_dir, yes=yes)
+            err.print(f"Incident [bold]{escape(responder.journal.incident_id)}[/]: "
+                      f"journal {escape(str(responder.journal.path))}")
+            err.print("  If this stops, continue with: "
+                      + escape(responder.resume_command()))
+            set_resume_hint(responder.resume_command())
+            result = responder.run()
+        summary(result)
+        if result.status in ("incomplete", "live-keys-not-rolled"):
+            finish(ExitCode.FINDINGS)
+        return
     set_resume_hint(responder.resume_command())
     result = responder.run()
     summary(result)

@@ -323,10 +323,10 @@ class Responder:
             raise RespondStopped(
                 f"step {step.id!r} failed: {exc.message}",
                 (exc.hint + "\n  " if exc.hint else "")
-                + f"Then continue where it stopped: {self.resume_command()}  (or, "
-                f"if you finished this step by hand: incident step done {step.id} "
-                f"--incident {self.journal.incident_id} --incident-dir "
-                f"{shlex.quote(str(self.journal.directory.parent))})",
+                + f"Then continue where it stopped: {self.resume_command()}"
+                + ("" if step.action == "scan" else
+                   "  (or, if you finished this step by hand: "
+                   + self.journal.command("step", "done", step.id) + ")"),
                 int(exc.exit_code)) from exc
         except KeyboardInterrupt:
             self.journal.append(STEP, "stopped", at_step=step.id, reason="interrupted")
@@ -494,26 +494,23 @@ class Responder:
         and call the remote clean after the purge.
         """
         remotes = _remotes(self.repo)
-        if not remotes:
+        failed: dict[str, str] = {}
+        for remote in remotes:
+            reason = _fetch(self.repo, remote)
+            if reason is not None:
+                failed[remote] = reason
+        fetched = [r for r in remotes if r not in failed]
+        if fetched:
+            self.journal.append("detect", "fetched", remotes=fetched)
+        if not failed:
             return
-        try:
-            result = subprocess.run(
-                ["git", "-C", str(self.repo), "fetch", "--all", "--tags",
-                 "--no-prune", "--quiet"], capture_output=True, text=True,
-                check=False, timeout=FETCH_TIMEOUT_SECONDS,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
-        except subprocess.TimeoutExpired:
-            reason = f"no answer in {FETCH_TIMEOUT_SECONDS} s"
-        else:
-            if result.returncode == 0:
-                self.journal.append("detect", "fetched", remotes=remotes)
-                return
-            lines = result.stderr.strip().splitlines()
-            reason = redact_text(lines[-1] if lines else f"exit {result.returncode}")
-        self.journal.append("detect", "fetch-failed", remotes=remotes, error=reason)
-        self.ui.note(f"Could not fetch {', '.join(remotes)} ({reason}): refs pushed "
-                     "there since your last fetch are not scanned. Fix access and "
-                     "fetch, then run: incident scan " + shlex.quote(str(self.repo)))
+        self.journal.append("detect", "fetch-failed", remotes=sorted(failed),
+                            error="; ".join(f"{r}: {why}" for r, why in failed.items()))
+        for remote, why in failed.items():
+            self.ui.note(f"Could not fetch {remote} ({why}): refs pushed there since "
+                         "your last fetch are not scanned. Fix access, then run: git "
+                         f"-C {shlex.quote(str(self.repo))} fetch {remote}, and "
+                         "respond again.")
 
     def _liveness(self, step: Step) -> StepOutcome:
         from incident.keys import LeakedKey, Liveness
@@ -797,6 +794,22 @@ def _masked(value: Any) -> Any:
 def _slug(text: str) -> str:
     words = "".join(c.lower() if c.isalnum() else " " for c in text).split()
     return "-".join(words[:6]) or "step"
+
+
+def _fetch(repo: Path, remote: str) -> str | None:
+    """Fetch one remote's branches and tags without pruning; why it failed, or None."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo), "fetch", "--tags", "--no-prune", "--quiet",
+             remote], capture_output=True, text=True, check=False,
+            timeout=FETCH_TIMEOUT_SECONDS,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except subprocess.TimeoutExpired:
+        return f"no answer in {FETCH_TIMEOUT_SECONDS} s"
+    if result.returncode == 0:
+        return None
+    lines = result.stderr.strip().splitlines()
+    return redact_text(lines[-1] if lines else f"exit {result.returncode}")
 
 
 def _is_url(remote: str) -> bool:

@@ -133,7 +133,8 @@ def test_respond_failed_roll_stops_before_purge(world: World) -> None:
 
     assert result.exit_code in (3, 4)
     assert "step 'contain' failed" in result.stderr
-    assert "incident respond --resume" in result.stderr
+    assert (f"incident respond {world.repo} --resume "
+            f"{world.only_incident().name}") in " ".join(result.stderr.split())
     assert git(world.repo, "rev-parse", "HEAD") == head
 
     invoke("respond", "--resume", world.only_incident().name, "--incident-dir",
