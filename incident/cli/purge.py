@@ -84,8 +84,22 @@ def purge_cmd(repo: Path, in_place: bool, workdir: Path | None, replacement: str
     if failed:
         err.print(f"{len(failed)} ref(s) were not pushed; see above.")
         finish(ExitCode.GIT)
+    if push and journal is not None and result.push_outcomes:
+        _close_push_step(journal, remote)
     # Like scan: a dry run that finds keys to purge is not a clean bill.
     finish(ExitCode.FINDINGS if dry_run and result.keys else ExitCode.OK)
+
+
+def _close_push_step(journal: Journal, remote: str) -> None:
+    """respond opened a step asking for exactly this push: it is done now."""
+    from incident.respond.runner import open_manual_steps, push_step_id
+
+    step_id = push_step_id(remote)
+    if any(s.get("step_id") == step_id for s in open_manual_steps(journal)):
+        journal.append(step_id, "manual-step-done", step_id=step_id,
+                       note=f"pushed by incident purge --push --remote {remote}")
+        err.print(f"Closed step {escape(step_id)} of incident "
+                  f"{escape(journal.incident_id)}.")
 
 
 def _journal(incident_dir: Path | None, incident_id: str | None) -> Journal | None:

@@ -702,7 +702,7 @@ class Responder:
                 "purge", shlex.quote(str(self.repo)), "--push", "--remote",
                 shlex.quote(remote))
             self._open_manual(
-                f"push-to-{_slug(remote)}",
+                push_step_id(remote),
                 f"Remote {remote} still serves the old history",
                 [f"The keys reached {remote} too, and only {pushed_to} was pushed. "
                  f"Push the rewritten history there as well: {command}",
@@ -789,6 +789,11 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_masked(v) for v in value]
     return value
+
+
+def push_step_id(remote: str) -> str:
+    """The manual step that asks for the rewritten history to reach remote."""
+    return f"push-to-{_slug(remote)}"
 
 
 def _slug(text: str) -> str:

@@ -426,6 +426,8 @@ def test_a_second_remote_holding_the_keys_gets_its_own_step(
     git(second, "gc", "-q", "--prune=now")
     assert scan_repository(second).clean
     assert "--remote second" in step.data["instructions"][0]
+    # The purge closed the step it answered.
+    assert journal.find(None, "manual-step-done", step_id="push-to-second")
 
 
 def test_a_dirty_worktree_is_refused_before_any_key_is_rotated(
