@@ -138,6 +138,7 @@ class PushRef:
     ok: bool
     detail: str | None
     time: str | None
+    remote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,9 @@ class Purge:
     remote: str | None
     pushes: tuple[PushRef, ...]
     push_done_at: str | None
+    # Refs whose last push, to any remote, was refused.
     push_refused: int | None
+    remotes: tuple[str, ...] = ()
 
     @property
     def new_ids(self) -> dict[str, str]:

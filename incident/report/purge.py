@@ -22,9 +22,12 @@ def build_purge(events: list[JournalEvent]) -> Purge | None:
     started = last_event(purge_events, "rewrite-started")
     done = last_event(purge_events, "rewrite-done")
     verify = last_event(purge_events, "verify-done")
-    push_started = last_event(purge_events, "push-started")
     push_done = last_event(purge_events, "push-done")
     rewrite = done.data if done else {}
+    pushes = _pushes(purge_events)
+    remotes = list(dict.fromkeys(
+        str(e.data["remote"]) for e in purge_events
+        if e.event == "push-started" and e.data.get("remote")))
     first_changed = tuple(map(str, rewrite.get("first_changed") or []))
     commit_map = rewrite.get("commit_map")
     return Purge(
@@ -44,23 +47,43 @@ def build_purge(events: list[JournalEvent]) -> Purge | None:
         verify_done_at=to_iso(verify.time) if verify else None,
         clean=verify.data.get("clean") if verify else None,
         remnants=verify.data.get("remnants") if verify else None,
-        remote=(push_started or push_done).data.get("remote")
-        if (push_started or push_done)
-        else None,
-        pushes=tuple(
-            PushRef(
-                name=str(e.data.get("name")),
-                action=e.data.get("action"),
-                ok=bool(e.data.get("ok")),
-                detail=e.data.get("detail"),
-                time=to_iso(e.time),
-            )
-            for e in purge_events
-            if e.event == "push-ref"
-        ),
+        remote=remotes[0] if remotes else None,
+        remotes=tuple(remotes),
+        pushes=pushes,
         push_done_at=to_iso(push_done.time) if push_done else None,
-        push_refused=push_done.data.get("refused") if push_done else None,
+        # Per remote and ref, the last attempt decides: a retried ref is not
+        # refused, and a refusal on one remote is not hidden by another's success.
+        push_refused=sum(1 for ref in _last_per_ref(pushes) if not ref.ok)
+        if push_done
+        else None,
     )
+
+
+def _pushes(events: list[JournalEvent]) -> tuple[PushRef, ...]:
+    """Every ref pushed, with the remote it went to (push-ref events written before
+    remotes were recorded per ref take the remote of their push-started)."""
+    rows = []
+    remote = None
+    for event in events:
+        if event.event == "push-started":
+            remote = event.data.get("remote")
+        elif event.event == "push-ref":
+            rows.append(PushRef(
+                name=str(event.data.get("name")),
+                action=event.data.get("action"),
+                ok=bool(event.data.get("ok")),
+                detail=event.data.get("detail"),
+                time=to_iso(event.time),
+                remote=event.data.get("remote") or remote,
+            ))
+    return tuple(rows)
+
+
+def _last_per_ref(pushes: tuple[PushRef, ...]) -> list[PushRef]:
+    last: dict[tuple[str | None, str], PushRef] = {}
+    for ref in pushes:
+        last[(ref.remote, ref.name)] = ref
+    return list(last.values())
 
 
 def read_commit_changes(

@@ -215,3 +215,28 @@ def test_a_use_between_our_checks_is_abuse(tmp_path: Path) -> None:
     assert key.last_used == "2024-03-01T09:05:30Z"
     assert key.used_after_leak is True
     assert key.last_used_may_be_ours is False
+
+
+def test_a_refusal_on_one_remote_is_not_hidden_by_another(tmp_path: Path) -> None:
+    """origin refused, second accepted: the history is not pushed, and each row
+    names its remote."""
+    journal = Journal.create(tmp_path, "inc-two-remotes")
+    secret = fake_key(seed="two-remotes")
+    _finding(journal, secret)
+    add = journal.append
+    add("purge", "rewrite-done", repo="/r", target="/r", commits_rewritten=1)
+    add("purge", "verify-done", repo="/r", clean=True)
+    for remote, ok in (("origin.git", False), ("second.git", True)):
+        add("purge", "push-started", repo="/r", remote=remote, refs=1)
+        add("purge", "push-ref", repo="/r", ref_id="x", name="refs/heads/main",
+            action="update", ok=ok, detail="done" if ok else "hook declined",
+            remote=remote)
+        add("purge", "push-done", repo="/r", remote=remote, refused=0 if ok else 1)
+
+    timeline = build_timeline(journal)
+
+    assert timeline.purge is not None
+    assert timeline.purge.remotes == ("origin.git", "second.git")
+    assert timeline.purge.push_refused == 1
+    assert timeline.summary.pushed is False
+    assert [r.remote for r in timeline.purge.pushes] == ["origin.git", "second.git"]

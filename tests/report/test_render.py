@@ -53,7 +53,7 @@ PURGE = {
     "repo", "target", "backup", "backup_done_at", "rewrite_started_at",
     "rewrite_done_at", "commits_rewritten", "refs_changed", "removed_files",
     "first_changed", "commit_map", "commit_changes", "verify_done_at", "clean",
-    "remnants", "remote", "pushes", "push_done_at", "push_refused",
+    "remnants", "remote", "pushes", "push_done_at", "push_refused", "remotes",
 }  # fmt: skip
 ACTION = {"time", "actor", "step", "event", "description"}
 MANUAL_STEP = {
