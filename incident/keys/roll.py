@@ -147,18 +147,19 @@ def targets_per_key(
             )
     per_key = {
         key.fingerprint: [
-            parse_target(_fill(spec, key.fingerprint[:12], index, str(key.mode)))
+            parse_target(fill_target(spec, key.fingerprint[:12], index, str(key.mode)))
             for spec in specs
         ]
         for index, key in enumerate(delivered, start=1)
     }
     for spec in specs:
         # A bad spec is refused even when no key needs it.
-        parse_target(_fill(spec, "0" * 12, 1, "live"))
+        parse_target(fill_target(spec, "0" * 12, 1, "live"))
     return per_key
 
 
-def _fill(spec: str, short_fingerprint: str, index: int, mode: str) -> str:
+def fill_target(spec: str, short_fingerprint: str, index: int, mode: str) -> str:
+    """A --deliver value with {fingerprint}, {index} and {mode} filled in."""
     return (
         spec.replace("{fingerprint}", short_fingerprint)
         .replace("{index}", str(index))

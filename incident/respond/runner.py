@@ -205,10 +205,18 @@ class Responder:
         options = RespondOptions.from_record(data.get("options", {}), api_key)
         for change in journal.find(STEP, "options-changed"):
             options = replace(options, deliver=tuple(change.data.get("deliver", ())))
-        if deliver and deliver != options.deliver:
+        changed = bool(deliver) and deliver != options.deliver
+        if changed:
             journal.append(STEP, "options-changed", deliver=list(deliver))
             options = replace(options, deliver=deliver)
-        return cls(repo, playbook, options, journal, ui, yes=yes)
+        responder = cls(repo, playbook, options, journal, ui, yes=yes)
+        if changed:
+            # Keys the old targets could not take wait in emergency files.
+            from incident.keys.redeliver import redeliver_waiting_keys
+
+            for line in redeliver_waiting_keys(journal, deliver):
+                ui.note(line)
+        return responder
 
     # -- the run --------------------------------------------------------------
 

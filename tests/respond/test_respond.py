@@ -493,3 +493,31 @@ def test_a_bad_delivery_target_can_be_replaced_on_resume(world: World) -> None:
     for leaked in world.live_api_keys:
         delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
         assert delivered.read_text().strip() == new_secret_for(world, leaked)
+
+
+def test_keys_waiting_in_emergency_files_go_to_targets_given_on_resume(
+    world: World,
+) -> None:
+    """Every target failed, so the new keys wait in 0600 files; a resume with a
+    working --deliver moves them there, deletes the files, closes the steps."""
+    args = [a for a in world.respond_args() if a != "--deliver"
+            and not a.startswith("file:")]
+    invoke(*args, "--deliver", "exec:false {fingerprint}", env=world.env(),
+           exit_code=0)
+    directory = world.only_incident()
+    assert list(directory.glob("new-key-*.txt"))
+
+    result = invoke("respond", "--resume", directory.name, "--incident-dir",
+                    str(world.incidents), "--yes", "--deliver",
+                    f"file:{world.new_keys}/{{fingerprint}}.key", env=world.env(),
+                    exit_code=0)
+
+    assert not list(directory.glob("new-key-*.txt"))
+    for leaked in world.live_api_keys:
+        delivered = world.new_keys / f"{fingerprint(leaked)[:12]}.key"
+        assert delivered.read_text().strip() == new_secret_for(world, leaked)
+        assert world.rotations(leaked) == 1
+    journal = Journal(directory)
+    assert journal.find(None, "manual-step-done",
+                        step_id=f"move-new-key-{fingerprint(world.live_api_keys[0])[:12]}")
+    assert "delivered to" in result.stderr
