@@ -16,7 +16,7 @@ from incident.cli.options import (
     yes_option,
 )
 from incident.errors import ExitCode, UsageError
-from incident.journal import Journal
+from incident.journal import Journal, operator_identity
 from incident.redact import short_fingerprint
 from incident.rewrite import (
     DEFAULT_MARKER,
@@ -64,6 +64,8 @@ def purge_cmd(repo: Path, in_place: bool, workdir: Path | None, replacement: str
         raise UsageError("--replacement must be one non-empty line",
                          f"Use the default: --replacement '{DEFAULT_MARKER}'")
     journal = _journal(incident_dir, incident_id)
+    if journal is not None:
+        journal.actor = operator_identity(repo)  # the report says who pushed
     refuse_credentials_in_remote(remote)
     options = PurgeOptions(in_place=in_place, workdir=workdir, replacement=replacement,
                            dry_run=dry_run, push=push, remote=remote)

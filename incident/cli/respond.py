@@ -279,6 +279,24 @@ def _open(incident_dir: Path | None, incident_id: str | None) -> Journal:
     return journal
 
 
+def _refuse_while_secrets_remain(journal: Journal, step_id: str) -> None:
+    """The steps about files that hold keys close only once the files are gone."""
+    if step_id == "delete-backup":
+        left = sorted(journal.directory.glob("*.bundle"))
+        left += [Path(str(e.data["path"])) for e in journal.find("purge", "backup-done")
+                 if e.data.get("path") and Path(str(e.data["path"])).exists()]
+    elif step_id.startswith("move-new-key-"):
+        left = sorted(journal.directory.glob(f"new-key-{step_id[13:]}*.txt"))
+    else:
+        return
+    if left:
+        shown = sorted({str(p) for p in left})
+        raise UsageError(
+            f"{shown[0]} still exists and holds a key; step {step_id} is not done "
+            "while it does",
+            "Delete it (shred -u " + " ".join(shown) + "), then close the step.")
+
+
 @step_group.command("list")
 @_incident_option
 def step_list(incident_dir: Path | None, incident_id: str | None) -> None:
@@ -324,6 +342,7 @@ def step_done(step_id: str, incident_dir: Path | None, incident_id: str | None,
         known = ", ".join(sorted(pending | playbook_ids)) or "none"
         raise UsageError(f"incident {journal.incident_id} has no open step "
                          f"{step_id!r}", f"Open or known steps: {known}")
+    _refuse_while_secrets_remain(journal, step_id)
     journal.append(step_id, "manual-step-done", step_id=step_id, note=note)
     left = len(open_manual_steps(journal))
     out.print(f"Closed {escape(step_id)} in incident {escape(journal.incident_id)}; "

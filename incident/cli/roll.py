@@ -16,7 +16,7 @@ from incident.cli.options import dry_run_option, repo_argument, yes_option
 from incident.delivery import anchor_target
 from incident.detect.rules import KeyKind, Mode, is_key
 from incident.errors import ExitCode, UsageError
-from incident.journal import DEFAULT_ROOT, Journal, keep_out_of_git
+from incident.journal import DEFAULT_ROOT, Journal, keep_out_of_git, operator_identity
 from incident.keys import (
     MAX_GRACE_MINUTES,
     LeakedKey,
@@ -269,6 +269,7 @@ def _journal(
     journal = Journal.open(root, incident_id) if incident_id else Journal.create(root)
     # The incident folder holds secret files: keep it out of `git add -A`.
     keep_out_of_git(journal.directory.parent)
+    journal.actor = operator_identity(repo or Path.cwd())  # the report says who
     return journal
 
 

@@ -108,13 +108,26 @@ SENTENCES: dict[str | tuple[str, str], Describe] = {
     ("respond", "stopped"): lambda d: (
         f"Response stopped at {d.get('at_step', '?')}: {d.get('reason', '')}."
     ),
+    ("respond", "options-changed"): lambda d: (
+        "Delivery targets replaced on resume: "
+        + ", ".join(map(str, d.get("deliver") or [])) + "."
+    ),
+    "step-declined": _respond_step("Declined"),
+    "fetched": lambda d: (
+        f"Fetched {', '.join(map(str, d.get('remotes') or []))} before the scan."
+    ),
+    "fetch-failed": lambda d: (
+        f"Could not fetch {', '.join(map(str, d.get('remotes') or []))}: "
+        f"{d.get('error', '?')}; refs there were not scanned."
+    ),
+    "code-fixed": lambda d: f"Code changed: {d.get('summary', '?')}.",
     "step-started": _respond_step("Started"),
     "step-done": _respond_step("Finished"),
     "step-failed": _respond_step("Failed"),
     "step-skipped": _respond_step("Skipped"),
     "manual-step-pending": lambda d: (
         f"Manual step opened: {d.get('title') or d.get('step_id')} "
-        f"(close it with: incident step done {d.get('step_id')})."
+        f"(id {d.get('step_id')})."
     ),
     "manual-step-done": lambda d: (
         f"Manual step {d.get('step_id')} closed"

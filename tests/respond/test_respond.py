@@ -175,6 +175,12 @@ def test_step_done_closes_manual_steps(world: World) -> None:
     assert "no open step" in missing.stderr
     again = invoke("step", "done", "redeploy", *common, exit_code=0)
     assert "already closed" in again.stdout
+    # The backup holds the keys: its step closes only once it is gone.
+    kept = invoke("step", "done", "delete-backup", *common, exit_code=2)
+    assert "still exists" in kept.stderr and "shred -u" in kept.stderr
+    for bundle in world.only_incident().glob("*.bundle"):
+        bundle.unlink()
+    invoke("step", "done", "delete-backup", *common, exit_code=0)
 
     journal = Journal.open(world.incidents, incident)
     [done] = journal.find("redeploy", "manual-step-done")  # closed once, not twice
