@@ -704,9 +704,15 @@ class Responder:
                 parts = name.split("/")
                 if len(parts) > 3 and parts[:2] == ["refs", "remotes"]:
                     holding.add(parts[2])
+        from incident.rewrite.push import remote_url
+
         for remote in sorted(holding - {pushed_to}):
             if remote not in _remotes(self.repo):
                 continue
+            shown = redact_text(remote_url(self.repo, remote))
+            if any(e.data.get("remote") == shown and not e.data.get("refused")
+                   for e in self.journal.find("purge", "push-done")):
+                continue  # already pushed there (incident purge --remote)
             command = self.journal.command(
                 "purge", shlex.quote(str(self.repo)), "--push", "--remote",
                 shlex.quote(remote))
