@@ -13,12 +13,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from incident.errors import RefusedError
+from incident.errors import NotARepositoryError, RefusedError
 
 LOCK_NAME = "incident.lock"
 
@@ -28,12 +27,12 @@ _held: dict[Path, tuple[int, int]] = {}
 
 
 def _lock_file(repo: Path) -> Path | None:
-    result = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--path-format=absolute",
-         "--git-common-dir"], capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not result.stdout.strip():
+    from incident.history.repository import open_repository
+
+    try:
+        return open_repository(repo).common_dir / LOCK_NAME
+    except NotARepositoryError:
         return None
-    return Path(result.stdout.strip()) / LOCK_NAME
 
 
 @contextmanager

@@ -221,9 +221,8 @@ def summary(result: RespondResult) -> None:
         started = journal.find("respond", "started")
         repo = str(started[0].data.get("repo")) if started else "REPO"
         out.print("  Live keys that may still work were not rotated by this playbook: "
-                  f"roll them now: incident roll {escape(shlex.quote(repo))} "
-                  f"--incident {escape(result.incident_id)} --incident-dir "
-                  f"{escape(shlex.quote(str(journal.directory.parent)))}")
+                  "roll them now: "
+                  + escape(journal.command("roll", shlex.quote(repo))))
     if result.status == "incomplete":
         out.print("  Part of the history could not be read, or a remote could not be "
                   "fetched: keys there were neither rolled nor purged. The detect "
@@ -240,10 +239,8 @@ def summary(result: RespondResult) -> None:
         out.print(f"Open manual steps ({len(result.open_steps)}); close each when "
                   "done:")
         for step in result.open_steps:
-            out.print(f"  incident step done {escape(step['step_id'])} --incident "
-                      f"{escape(result.incident_id)} --incident-dir "
-                      f"{escape(str(journal.directory.parent))}   "
-                      f"# {escape(step.get('title', ''))}")
+            out.print("  " + escape(journal.command("step", "done", step["step_id"]))
+                      + f"   # {escape(step.get('title', ''))}")
     out.print("Rebuild the report any time: incident report "
               f"{escape(result.incident_id)} --incident-dir "
               f"{escape(str(journal.directory.parent))}")

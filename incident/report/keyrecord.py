@@ -366,6 +366,14 @@ def _exposure(
     )
 
 
+def contains_the_key(event: JournalEvent) -> bool:
+    """The event stops the leaked key being usable going forward: it was rotated,
+    or Stripe already rejected it."""
+    return event.event in ("rotation-accepted", "already-revoked") or (
+        event.event == "liveness-checked" and event.data.get("liveness") == "revoked"
+    )
+
+
 def _contained_at(
     events: list[JournalEvent],
     rotation: Rotation | None,
@@ -376,8 +384,7 @@ def _contained_at(
     times += [
         to_iso(e.time)
         for e in events
-        if e.event == "already-revoked"
-        or (e.event == "liveness-checked" and e.data.get("liveness") == "revoked")
+        if contains_the_key(e) and e.event != "rotation-accepted"
     ]
     if steps and all(s.closed_at for s in steps):
         times += [max(s.closed_at for s in steps if s.closed_at)]

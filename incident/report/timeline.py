@@ -162,7 +162,7 @@ def build_summary(
         used_after_leak=tuple(k.redacted for k in keys if k.used_after_leak),
         still_exposed=tuple(k.redacted for k in scope if k.exposure.open_ended),
         test_keys_not_rolled=tuple(k.redacted for k in keys if k.test_not_rolled),
-        history_complete=_history_complete(events),
+        history_complete=history_complete(events),
         push_needed=bool(purge and purge.rewrite_done_at) and not nowhere_to_push,
         respond_status=finished.data.get("status") if finished else None,
         next_steps=(),
@@ -246,7 +246,8 @@ def plan_next_steps(
     return tuple(steps)
 
 
-def _history_complete(events: list[JournalEvent]) -> bool:
+def history_complete(events: list[JournalEvent]) -> bool:
+    """The last scan read everything and the last fetch of the remotes worked."""
     scans = [e for e in events if e.event == "scan-done"]
     fetches = [e for e in events if e.event in ("fetched", "fetch-failed")]
     return not (scans and scans[-1].data.get("incomplete")) and not (

@@ -9,7 +9,6 @@ instead of happening twice.
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import shutil
 import subprocess
@@ -33,7 +32,9 @@ from incident.lock import repository_lock
 from incident.playbook import Playbook, Step, load_playbook
 from incident.redact import redact_text
 from incident.respond.exposure import ref_exposure, tip_departures
-from incident.respond.secrets import recover_findings
+from incident.respond.secrets import recorded_fingerprints, recover_findings
+from incident.rewrite.gitcmd import git_env, run_git
+from incident.rewrite.push import is_remote_url
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +270,9 @@ class Responder:
         if self.live_keys_not_contained():
             # Whatever else is done, a working leaked live key is the emergency.
             status = "live-keys-not-rolled"
-        if self._history_gaps():
+        from incident.report.timeline import history_complete
+
+        if not history_complete(self.journal.events()):
             # Keys in what could not be read were neither rolled nor purged.
             status = "incomplete"
         self.journal.append(STEP, "finished", status=status)
@@ -284,22 +287,14 @@ class Responder:
 
     def live_keys_not_contained(self) -> list[str]:
         """Redacted live API keys the journal never saw rotated or revoked."""
+        from incident.report.keyrecord import contains_the_key
+
         contained = {e.data.get("fingerprint") for e in self.journal.events()
-                     if e.event in ("rotation-accepted", "already-revoked")
-                     or (e.event == "liveness-checked"
-                         and e.data.get("liveness") == "revoked")}
+                     if contains_the_key(e)}
         return [str(e.data.get("redacted")) for e in self.journal.find(
                     "detect", "finding", mode="live")
                 if e.data.get("kind") != "webhook_secret"
                 and e.data.get("fingerprint") not in contained]
-
-    def _history_gaps(self) -> bool:
-        """The last scan could not read everything, or the remotes were not fetched."""
-        scans = self.journal.find("detect", "scan-done")
-        fetch = [e for e in self.journal.events()
-                 if e.step == "detect" and e.event in ("fetched", "fetch-failed")]
-        return bool(scans and scans[-1].data.get("incomplete")) or bool(
-            fetch and fetch[-1].event == "fetch-failed")
 
     def _run_step(self, step: Step) -> StepOutcome:
         base = {"title": step.title, "phase": step.phase, "action": step.action}
@@ -384,7 +379,7 @@ class Responder:
         }
 
     def _recorded_fingerprints(self) -> list[str]:
-        return [e.data["fingerprint"] for e in self.journal.find("detect", "finding")]
+        return recorded_fingerprints(self.journal)
 
     def _load_findings(self, strict: bool) -> None:
         """Read the keys back (values are never journaled) from the repository or
@@ -658,7 +653,7 @@ class Responder:
 
         remote = str(step.params.get("remote", self.options.remote))
         self.options = replace(self.options, remote=remote)
-        if not _is_url(remote) and not _remotes(self.repo):
+        if not is_remote_url(remote) and not _remotes(self.repo):
             # A clone without remotes has nowhere to push; failing here would
             # leave a finished purge looking like a failed response.
             self.journal.append(step.id, "push-skipped", reason="no remote")
@@ -706,8 +701,9 @@ class Responder:
                     holding.add(parts[2])
         from incident.rewrite.push import remote_url
 
+        configured = _remotes(self.repo)
         for remote in sorted(holding - {pushed_to}):
-            if remote not in _remotes(self.repo):
+            if remote not in configured:
                 continue
             shown = redact_text(remote_url(self.repo, remote))
             if any(e.data.get("remote") == shown and not e.data.get("refused")
@@ -823,7 +819,7 @@ def _fetch(repo: Path, remote: str) -> str | None:
             ["git", "-C", str(repo), "fetch", "--tags", "--no-prune", "--quiet",
              remote], capture_output=True, text=True, check=False,
             timeout=FETCH_TIMEOUT_SECONDS,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+            env=git_env())
     except subprocess.TimeoutExpired:
         return f"no answer in {FETCH_TIMEOUT_SECONDS} s"
     if result.returncode == 0:
@@ -832,11 +828,6 @@ def _fetch(repo: Path, remote: str) -> str | None:
     return redact_text(lines[-1] if lines else f"exit {result.returncode}")
 
 
-def _is_url(remote: str) -> bool:
-    return "/" in remote or ":" in remote
-
-
 def _remotes(repo: Path) -> list[str]:
-    result = subprocess.run(["git", "-C", str(repo), "remote"], capture_output=True,
-                            text=True, check=False)
-    return result.stdout.split()
+    return run_git(repo, "remote", check=False).stdout.decode(
+        "utf-8", "surrogateescape").split()

@@ -197,7 +197,7 @@ def rewrite_history(repo: Path, secrets: list[str],
 
     metadata = directory / "filter-repo"
     _scrub_metadata(metadata, replacer, ref_replacers)
-    commit_map = _read_commit_map(metadata / "commit-map")
+    commit_map = read_commit_map(metadata / "commit-map")
     first_changed = _read_first_changed(metadata / "first-changed-commits")
     if earlier is not None:
         first_map, first_first_changed = earlier
@@ -353,7 +353,7 @@ def _earlier_run(metadata: Path, since: float | None
     commit_map = metadata / "commit-map"
     if since is None or not commit_map.exists() or commit_map.stat().st_mtime < since:
         return None
-    return (_read_commit_map(commit_map),
+    return (read_commit_map(commit_map),
             _read_first_changed(metadata / "first-changed-commits"))
 
 
@@ -385,7 +385,8 @@ def _scrub_metadata(metadata: Path, replacer: SecretReplacer,
             path.write_bytes(new)
 
 
-def _read_commit_map(path: Path) -> dict[str, str]:
+def read_commit_map(path: Path) -> dict[str, str]:
+    """filter-repo's commit-map file: original commit id -> rewritten id."""
     mapping: dict[str, str] = {}
     with open(path, encoding="ascii") as handle:
         next(handle, None)  # header line: "old new"

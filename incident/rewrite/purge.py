@@ -34,6 +34,7 @@ from incident.rewrite.history import (
     RemovedFile,
     RewriteOptions,
     RewriteResult,
+    read_commit_map,
     rewrite_history,
 )
 from incident.rewrite.nextsteps import NextStep, support_request, unreachable_copies
@@ -41,6 +42,7 @@ from incident.rewrite.push import (
     PushOutcome,
     PushStep,
     format_command,
+    is_remote_url,
     plan_push,
     push_refs,
     remote_refs,
@@ -201,9 +203,7 @@ def _purge(repo: Path, options: PurgeOptions,
     url = _target_url(repo, options)
     remote_values = remote_refs(repo, url) if options.push and url else None
     workdir = _workdir(repo, options, journal)
-    # Microseconds: two purges of one repository in the same second must not
-    # collide on the backup or mirror name.
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = _stamp()
     record = _recorder(journal, repo)
 
     interrupted = _interrupted_run(repo, options, journal)
@@ -317,7 +317,7 @@ def _printable(command: str, url: str, repo: Path, remote: str) -> str:
     read from the repository's config when the command runs."""
     if redact_text(url) == url:
         return command
-    if "/" in remote or ":" in remote:
+    if is_remote_url(remote):
         return (command.replace(url, redact_text(url))
                 + "  # put the URL's credentials back where *** stands")
     lookup = (f'"$(git -C {shlex.quote(str(repo))} remote get-url '
@@ -415,8 +415,7 @@ def _workdir(repo: Path, options: PurgeOptions, journal: Journal | None) -> Path
     elif journal is not None:
         directory = journal.directory
     else:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        directory = repo.parent / f"{repo.name.removesuffix('.git')}.purge-{stamp}"
+        directory = repo.parent / f"{repo.name.removesuffix('.git')}.purge-{_stamp()}"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     # The backup holds the keys: whatever work tree it sits in must never offer
     # to commit it. An incident's folder is kept out with its siblings.
@@ -549,6 +548,12 @@ def _rewrite_detail(rewrite: RewriteResult) -> dict[str, Any]:
     }
 
 
+def _stamp() -> str:
+    """UTC time for file names; microseconds, so two purges of one repository in
+    the same second do not collide on the backup or mirror name."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
 def _interrupted_run(
     repo: Path, options: PurgeOptions, journal: Journal | None
 ) -> tuple[Path, float | None] | None:
@@ -589,11 +594,7 @@ def _rebuild_rewrite(target: Path, backup: Path, commit_map_path: Path,
                      detail: dict[str, Any]) -> RewriteResult:
     """What a resumed run needs of the rewrite: refs before/after, the map, and
     the counts journaled when the rewrite finished."""
-    commit_map: dict[str, str] = {}
-    if commit_map_path.exists():
-        for line in commit_map_path.read_text().splitlines()[1:]:
-            old, new = line.split()
-            commit_map[old] = new
+    commit_map = read_commit_map(commit_map_path) if commit_map_path.exists() else {}
     refs = _refs_against_backup(target, backup)
     return RewriteResult(
         repository=target, commit_map=commit_map, commit_map_path=commit_map_path,

@@ -60,13 +60,18 @@ class PushOutcome:
     ref_id: str = ""
 
 
+def is_remote_url(remote: str) -> bool:
+    """True when --remote names a URL or path rather than a configured remote."""
+    return "/" in remote or ":" in remote
+
+
 def remote_url(repo: Path, remote: str) -> str:
     """The URL of remote in repo (a URL or path may also be given directly).
 
     Raises:
         UsageError: there is no such remote.
     """
-    if "/" in remote or ":" in remote:
+    if is_remote_url(remote):
         return remote
     result = run_git(repo, "remote", "get-url", remote, check=False)
     if result.returncode != 0:
